@@ -1,0 +1,95 @@
+/* The post's screen: open a request, follow the post's requests live. */
+(function () {
+  "use strict";
+  const t = window.telemed;
+  const form = document.getElementById("new-request");
+  const formError = document.getElementById("form-error");
+  const openList = document.getElementById("open-list");
+  const closedList = document.getElementById("closed-list");
+  const consultations = new Map();
+  let pendingKey = null; // kept until the server confirms, so a retry never makes a duplicate
+
+  const INTEGER_VITALS = ["sbp", "dbp", "hr", "rr", "spo2"];
+  const DECIMAL_VITALS = ["temp_c", "glucose_mmol"];
+
+  function readForm() {
+    const f = new FormData(form);
+    const num = (name, parse) => (f.get(name) === "" || f.get(name) === null ? null : parse(f.get(name)));
+    const vitals = {};
+    for (const name of INTEGER_VITALS) { const v = num(name, Number); if (v !== null) vitals[name] = v; }
+    for (const name of DECIMAL_VITALS) { const v = num(name, Number); if (v !== null) vitals[name] = v; }
+    if (f.get("avpu")) vitals.avpu = f.get("avpu");
+    if (form.elements.on_oxygen.checked) vitals.on_oxygen = true;
+    const patient = { sex: f.get("sex") };
+    const years = num("age_years", Number), months = num("age_months", Number);
+    if (years !== null) patient.age_years = years;
+    if (months !== null) patient.age_months = months;
+    if (f.get("iin")) patient.iin = f.get("iin").trim();
+    if (f.get("ref")) patient.ref = f.get("ref").trim();
+    pendingKey = pendingKey || t.uuid4();
+    return { client_key: pendingKey, patient, complaint: f.get("complaint"), vitals,
+             priority: f.get("priority"), specialty: f.get("specialty") };
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    formError.hidden = true;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const created = await t.api("POST", "/consultations", readForm());
+      pendingKey = null;
+      form.reset();
+      upsert(created);
+    } catch (err) {
+      if (err instanceof t.ApiError && err.status >= 400 && err.status < 500) pendingKey = null;
+      formError.textContent = t.describeError(err);
+      formError.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  function item(c) {
+    const state = c.status === "waiting" && c.queue_position
+      ? `${t.label("status", c.status)} · ${t.msg("position")}: ${c.queue_position}`
+      : t.label("status", c.status);
+    const outcome = c.outcome
+      ? t.el("div", { class: "outcome-line" }, `${t.msg("outcome")}: ${t.label("disposition", c.outcome.disposition)} · ${c.outcome.icd10.join(", ")} — ${c.outcome.recommendation}`)
+      : null;
+    return t.el("li", { class: `consultation ${c.status}`, dataset: { id: c.id, status: c.status } },
+      t.priorityBadge(c), " ",
+      t.el("a", { href: `/consultations/${c.id}` }, t.summary(c)),
+      t.el("div", { class: "meta" }, `${t.time(c.created_at)} · ${t.label("specialty", c.specialty)} · `,
+        t.el("span", { class: "status" }, state),
+        c.doctor ? ` · ${t.msg("doctor")}: ${c.doctor.full_name}` : ""),
+      outcome);
+  }
+
+  function render() {
+    const all = [...consultations.values()];
+    const open = all.filter((c) => c.status === "waiting" || c.status === "active")
+      .sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const done = all.filter((c) => c.status === "closed" || c.status === "cancelled")
+      .sort((a, b) => (b.closed_at || b.cancelled_at || "").localeCompare(a.closed_at || a.cancelled_at || ""));
+    openList.replaceChildren(...(open.length ? open.map(item) : [t.el("li", { class: "empty" }, t.msg("no_open"))]));
+    closedList.replaceChildren(...done.slice(0, 20).map(item));
+  }
+
+  function upsert(c) { consultations.set(c.id, c); render(); }
+
+  t.connect({
+    "consultations:snapshot": (snapshot) => {
+      for (const [id, c] of consultations) if (c.status === "waiting" || c.status === "active") consultations.delete(id);
+      for (const c of snapshot.items) consultations.set(c.id, c);
+      render();
+    },
+    "consultation:update": upsert,
+  });
+
+  t.api("GET", "/consultations?status=closed&limit=10").then((page) => {
+    for (const c of page.items) if (!consultations.has(c.id)) consultations.set(c.id, c);
+    render();
+  }).catch(() => {});
+  render();
+})();

@@ -1,0 +1,62 @@
+"""What every API view shares: body and query parsing, roles, the error shape."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from marshmallow import Schema, ValidationError
+
+from telemed.api.schemas import flatten_errors
+from telemed.errors import BadRequest, Forbidden, ServiceError, Unauthenticated, ValidationFailed
+
+
+def error_response(error: ServiceError):
+    """DESIGN.md's error shape with the error's status."""
+    return jsonify({"error": error.to_dict()}), error.status
+
+
+def validated(schema: Schema, data) -> dict:
+    """Data loaded through the schema, or ValidationFailed naming every bad field."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_("Some fields are not valid."), flatten_errors(exc.messages)) from exc
+
+
+def json_body(schema: Schema) -> dict:
+    """The request's JSON object, validated; 400 when it is not JSON at all."""
+    if not request.is_json:
+        raise BadRequest(_("Send a JSON body with Content-Type: application/json."))
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest(_("The body is not valid JSON."))
+    if not isinstance(data, dict):
+        raise BadRequest(_("The body must be a JSON object."))
+    return validated(schema, data)
+
+
+def query_args(schema: Schema) -> dict:
+    """The query string, validated."""
+    return validated(schema, request.args.to_dict())
+
+
+def roles_required(*roles: str):
+    """Refuse (401 or 403) unless the caller is logged in with one of these roles."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.is_authenticated:
+                raise Unauthenticated(_("Log in first."))
+            if roles and current_user.role not in roles:
+                raise Forbidden(_("Your role may not do this."))
+            return view(*args, **kwargs)
+        wrapper.required_roles = roles
+        return wrapper
+    return decorator
+
+
+def page(items: list, total: int):
+    """DESIGN.md's list shape."""
+    return jsonify({"items": items, "total": total})

@@ -1,0 +1,92 @@
+"""Consultations, their lifecycle transitions and their chat."""
+import uuid
+
+from flask import jsonify, request
+from flask_login import current_user
+
+from telemed.api.blueprint import bp
+from telemed.api.common import json_body, page, query_args, roles_required
+from telemed.api.schemas import (
+    CloseSchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
+    ReasonSchema, TransferSchema,
+)
+from telemed.services import consultations as service
+from telemed.services import messages
+from telemed.services.representation import (
+    consultation_detail_payload, consultation_list_payload, consultation_payload, message_payload,
+)
+
+
+@bp.post("/consultations")
+@roles_required("feldsher")
+def create_consultation():
+    consultation, created = service.create_consultation(
+        current_user, json_body(ConsultationCreateSchema())
+    )
+    return jsonify(consultation_payload(consultation)), 201 if created else 200
+
+
+@bp.get("/consultations")
+@roles_required()
+def list_consultations():
+    result = service.list_consultations(current_user, query_args(ConsultationFilterSchema()))
+    return page(consultation_list_payload(result.items), result.total)
+
+
+@bp.get("/consultations/<uuid:consultation_id>")
+@roles_required()
+def get_consultation(consultation_id: uuid.UUID):
+    consultation = service.get_consultation(current_user, consultation_id, ip=request.remote_addr)
+    return jsonify(consultation_detail_payload(consultation))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/accept")
+@roles_required("doctor")
+def accept(consultation_id: uuid.UUID):
+    return jsonify(consultation_payload(service.accept(current_user, consultation_id)))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/release")
+@roles_required("doctor")
+def release(consultation_id: uuid.UUID):
+    data = json_body(ReasonSchema())
+    return jsonify(consultation_payload(service.release(current_user, consultation_id, data["reason"])))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/transfer")
+@roles_required("doctor")
+def transfer(consultation_id: uuid.UUID):
+    data = json_body(TransferSchema())
+    consultation = service.transfer(current_user, consultation_id, data["specialty"], data["reason"])
+    return jsonify(consultation_payload(consultation))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/cancel")
+@roles_required("feldsher")
+def cancel(consultation_id: uuid.UUID):
+    data = json_body(ReasonSchema())
+    return jsonify(consultation_payload(service.cancel(current_user, consultation_id, data["reason"])))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/close")
+@roles_required("doctor")
+def close(consultation_id: uuid.UUID):
+    consultation = service.close(current_user, consultation_id, json_body(CloseSchema()))
+    return jsonify(consultation_payload(consultation))
+
+
+@bp.get("/consultations/<uuid:consultation_id>/messages")
+@roles_required()
+def list_messages(consultation_id: uuid.UUID):
+    items = [message_payload(m) for m in messages.list_messages(current_user, consultation_id)]
+    return page(items, len(items))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/messages")
+@roles_required("feldsher", "doctor")
+def send_message(consultation_id: uuid.UUID):
+    data = json_body(MessageCreateSchema())
+    message, created = messages.send_message(
+        current_user, consultation_id, data["body"], data["client_key"]
+    )
+    return jsonify(message_payload(message)), 201 if created else 200

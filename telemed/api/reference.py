@@ -1,0 +1,50 @@
+"""The doctor's queue and presence, and reference data: ICD-10 search, districts, facilities."""
+from flask import jsonify
+from flask_login import current_user
+from sqlalchemy import select
+
+from telemed.api.blueprint import bp
+from telemed.api.common import json_body, page, query_args, roles_required
+from telemed.api.schemas import ICD10QuerySchema, PresenceSchema
+from telemed.extensions import db
+from telemed.models import District, Facility
+from telemed.services import presence
+from telemed.services.clinical_codes import search_icd10
+from telemed.services.snapshots import queue_snapshot
+
+
+@bp.get("/queue")
+@roles_required("doctor")
+def queue():
+    return jsonify(queue_snapshot(current_user))
+
+
+@bp.put("/presence")
+@roles_required("doctor")
+def set_presence():
+    data = json_body(PresenceSchema())
+    return jsonify({"user_id": current_user.id, "status": presence.set_status(current_user, data["status"])})
+
+
+@bp.get("/icd10")
+@roles_required()
+def icd10():
+    args = query_args(ICD10QuerySchema())
+    items = search_icd10(args["q"], args["limit"])
+    return page(items, len(items))
+
+
+@bp.get("/districts")
+@roles_required()
+def districts():
+    rows = db.session.scalars(select(District).order_by(District.name)).all()
+    return page([{"id": d.id, "name": d.name, "region": d.region} for d in rows], len(rows))
+
+
+@bp.get("/facilities")
+@roles_required()
+def facilities():
+    rows = db.session.scalars(select(Facility).order_by(Facility.name)).all()
+    items = [{"id": f.id, "name": f.name, "kind": f.kind, "village": f.village,
+              "district_id": f.district_id, "active": f.active} for f in rows]
+    return page(items, len(items))

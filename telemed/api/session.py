@@ -1,0 +1,39 @@
+"""Log in, who am I, log out."""
+from flask import jsonify, request
+from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
+
+from telemed.api.blueprint import bp
+from telemed.api.common import json_body, roles_required
+from telemed.api.schemas import LoginSchema
+from telemed.extensions import csrf, limiter, login_rate_limit
+from telemed.services import auth
+from telemed.services.representation import user_payload
+
+
+def _session_payload():
+    return jsonify({"user": user_payload(current_user), "csrf_token": generate_csrf()})
+
+
+@bp.post("/session")
+@csrf.exempt  # JSON-only (a cross-site form cannot send it without a CORS preflight) and no session yet
+@limiter.limit(login_rate_limit)
+def log_in():
+    data = json_body(LoginSchema())
+    user = auth.authenticate(data["username"], data["password"], ip=request.remote_addr)
+    login_user(user)
+    return _session_payload()
+
+
+@bp.get("/session")
+@roles_required()
+def who_am_i():
+    return _session_payload()
+
+
+@bp.delete("/session")
+@roles_required()
+def log_out():
+    auth.record_logout(current_user, ip=request.remote_addr)
+    logout_user()
+    return "", 204

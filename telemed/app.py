@@ -1,0 +1,69 @@
+"""Application assembly: extensions, blueprints, error handlers and commands."""
+from __future__ import annotations
+
+from flask import Flask, request
+
+from telemed.config import REPOSITORY_ROOT, Settings
+from telemed.db import configure_engine
+from telemed.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+
+
+def build_app(config: Settings | dict | None = None) -> Flask:
+    """Create the app; `config` is Settings, or keyword overrides for Settings.from_env."""
+    settings = config if isinstance(config, Settings) else Settings.from_env(**(config or {}))
+    app = Flask(
+        "telemed",
+        instance_path=str(settings.instance_path),
+        template_folder=str(REPOSITORY_ROOT / "templates"),
+        static_folder=str(REPOSITORY_ROOT / "static"),
+    )
+    app.config.from_mapping(settings.flask_config())
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(REPOSITORY_ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    login_manager.login_message = None
+    socketio.init_app(
+        app,
+        async_mode=settings.async_mode,
+        message_queue=settings.message_queue,
+        cors_allowed_origins=settings.allowed_origins or None,
+        manage_session=True,
+        ping_interval=10,
+        ping_timeout=20,
+    )
+
+    from telemed.api.routes import bp as api_bp
+    from telemed.realtime import handlers  # noqa: F401  (registers the Socket.IO handlers)
+    from telemed.cli import register_commands
+    from telemed.errorhandlers import register_error_handlers
+    from telemed.web import bp as web_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def _select_locale() -> str:
+    from flask_login import current_user
+
+    if current_user and current_user.is_authenticated and current_user.locale:
+        return current_user.locale
+    return request.accept_languages.best_match(["en"]) or "en"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    from telemed.models import User
+
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None

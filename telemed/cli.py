@@ -1,0 +1,89 @@
+"""Commands: `telemed db upgrade`, `demo-data`, `serve`, `create-user`."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from marshmallow import ValidationError
+
+from telemed.api.schemas import UserCreateSchema, flatten_errors
+from telemed.errors import ValidationFailed
+from telemed.models.vocabulary import PROFESSIONS, ROLES, SPECIALTIES
+
+
+def _create_app(*_args, **_kwargs) -> Flask:
+    from telemed import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False)
+def cli() -> None:
+    """telemed: teleconsultations between village posts and doctors."""
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the telemed commands to `flask --app telemed` as well."""
+    for command in (demo_data, serve, create_user):
+        app.cli.add_command(command)
+
+
+@click.command("demo-data")
+@click.option("--force", is_flag=True, help="Load even if the database already has users.")
+@with_appcontext
+def demo_data(force: bool) -> None:
+    """Load the demo district (Tselinograd District) and print the demo logins."""
+    from telemed.services.demo import DEMO_LOGINS, load_demo_district
+
+    loaded = load_demo_district(force=force)
+    if not loaded:
+        click.echo("The database already has users; demo data not loaded (use --force to add anyway).")
+        return
+    click.echo(f"Loaded {loaded.facilities} facilities and {loaded.staff} active staff.")
+    click.echo("Demo logins:")
+    for username, password, what in DEMO_LOGINS:
+        click.echo(f"  {username:<15} {password:<15} {what}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """Serve HTTP and Socket.IO with the configured async mode (eventlet by default)."""
+    from telemed.extensions import socketio
+
+    app = current_app._get_current_object()
+    app.logger.info("telemed serving on http://%s:%s (%s)", host, port, socketio.async_mode)
+    socketio.run(app, host=host, port=port, use_reloader=False, log_output=True,
+                 allow_unsafe_werkzeug=True)
+
+
+@click.command("create-user")
+@click.option("--username", required=True)
+@click.option("--full-name", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--profession", type=click.Choice(PROFESSIONS), required=True)
+@click.option("--facility-id", type=int, default=None)
+@click.option("--specialty", "specialties", multiple=True, type=click.Choice(SPECIALTIES))
+@click.password_option()
+@with_appcontext
+def create_user(username, full_name, role, profession, facility_id, specialties, password) -> None:
+    """Create a staff account, for example the first admin on a real install."""
+    from telemed.services.auth import create_user as create
+
+    raw = dict(username=username, full_name=full_name, role=role, profession=profession,
+               facility_id=facility_id, specialties=list(specialties), password=password)
+    try:
+        data = UserCreateSchema().load(raw)
+        user = create(data)
+    except ValidationError as exc:
+        raise click.ClickException(_describe(flatten_errors(exc.messages))) from exc
+    except ValidationFailed as exc:
+        raise click.ClickException(f"{exc.message} {_describe(exc.fields)}") from exc
+    click.echo(f"Created {user.role} {user.username} (id {user.id}).")
+
+
+def _describe(fields: dict) -> str:
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())

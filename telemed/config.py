@@ -1,0 +1,132 @@
+"""Settings, read from the environment (names fixed by DESIGN.md)."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed."""
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def _secret_key(instance_path: Path) -> str:
+    """The configured secret key, or one generated once into the instance folder."""
+    configured = os.environ.get("TELEMED_SECRET_KEY")
+    if configured:
+        return configured
+    if os.environ.get("TELEMED_ENV") == "production":
+        raise ConfigurationError("TELEMED_SECRET_KEY must be set in production")
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+@dataclass
+class Settings:
+    """Every tunable of the service; `from_env` is the only place that reads the environment."""
+
+    instance_path: Path
+    database_url: str
+    secret_key: str
+    message_queue: str | None = None
+    async_mode: str = "eventlet"
+    escalation_emergency_s: int = 60
+    escalation_urgent_s: int = 600
+    escalation_routine_s: int = 3600
+    doctor_grace_s: int = 120
+    max_active_per_doctor: int = 3
+    ratelimit_storage_url: str = "memory://"
+    login_rate_limit: str = "10 per minute"
+    allowed_origins: list[str] = field(default_factory=list)
+    testing: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Read the TELEMED_* variables; keyword arguments win over the environment."""
+        instance_path = Path(
+            overrides.pop("instance_path", None)
+            or os.environ.get("TELEMED_INSTANCE_PATH")
+            or REPOSITORY_ROOT / "instance"
+        ).resolve()
+        database_url = (
+            overrides.pop("database_url", None)
+            or os.environ.get("TELEMED_DATABASE_URL")
+            or f"sqlite:///{instance_path / 'telemed.db'}"
+        )
+        secret_key = overrides.pop("secret_key", None) or _secret_key(instance_path)
+        values = dict(
+            instance_path=instance_path,
+            database_url=normalise_database_url(database_url),
+            secret_key=secret_key,
+            message_queue=os.environ.get("TELEMED_MESSAGE_QUEUE") or None,
+            async_mode=os.environ.get("TELEMED_ASYNC_MODE", "eventlet"),
+            escalation_emergency_s=_int_env("TELEMED_ESCALATION_EMERGENCY_S", 60),
+            escalation_urgent_s=_int_env("TELEMED_ESCALATION_URGENT_S", 600),
+            escalation_routine_s=_int_env("TELEMED_ESCALATION_ROUTINE_S", 3600),
+            doctor_grace_s=_int_env("TELEMED_DOCTOR_GRACE_S", 120),
+            max_active_per_doctor=_int_env("TELEMED_MAX_ACTIVE_PER_DOCTOR", 3),
+            ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
+            login_rate_limit=os.environ.get("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
+            allowed_origins=[
+                o.strip() for o in os.environ.get("TELEMED_ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ],
+        )
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigurationError(f"unknown settings: {sorted(unknown)}")
+        values.update(overrides)
+        return cls(**values)
+
+    def flask_config(self) -> dict:
+        """The Flask and extension configuration keys these settings imply."""
+        is_sqlite = self.database_url.startswith("sqlite")
+        engine_options: dict = {"pool_pre_ping": not is_sqlite}
+        if is_sqlite:
+            engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "WTF_CSRF_TIME_LIMIT": None,
+            "WTF_CSRF_SSL_STRICT": False,
+            "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url,
+            "RATELIMIT_ENABLED": True,
+            "BABEL_DEFAULT_LOCALE": "en",
+            "TESTING": self.testing,
+            "TELEMED": self,
+            **self.extra,
+        }
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept `postgres://` and plain `postgresql://`, choosing psycopg2 (psycogreen can green it)."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg2://" + url[len(plain):]
+    return url

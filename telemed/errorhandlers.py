@@ -1,0 +1,78 @@
+"""Every refusal in DESIGN.md's error shape for the API, and a plain page for browsers."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from telemed.api.common import error_response
+from telemed.errors import (
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, ServiceError, Unauthenticated,
+)
+from telemed.extensions import db, login_manager
+from telemed.services import audit
+
+_HTTP_ERRORS = {
+    400: BadRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge,
+    429: RateLimited,
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _respond(error: ServiceError):
+    db.session.rollback()
+    audit.record_refusal(current_user, error, f"{request.method} {request.path}", request.remote_addr)
+    if _wants_json():
+        return error_response(error)
+    return render_template("error.html", error=error), error.status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers that turn exceptions into DESIGN.md's error answers."""
+
+    @app.errorhandler(ServiceError)
+    def _service_error(error: ServiceError):
+        return _respond(error)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError):
+        return _respond(BadRequest(_("The CSRF token is missing or wrong; send X-CSRFToken.")))
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(error: RateLimitExceeded):
+        return _respond(RateLimited(_("Too many attempts; wait a minute and try again.")))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        kind = _HTTP_ERRORS.get(error.code)
+        if kind is None:
+            if error.code == 405:
+                return _respond(_MethodNotAllowed(_("This method is not allowed here.")))
+            return error
+        messages = {
+            400: _("The request is malformed."),
+            401: _("Log in first."),
+            403: _("You may not do this."),
+            404: _("Not found."),
+            413: _("The request body is too large."),
+            429: _("Too many requests."),
+        }
+        return _respond(kind(messages[error.code]))
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():
+        if _wants_json():
+            return error_response(Unauthenticated(_("Log in first.")))
+        from flask import redirect, url_for
+
+        return redirect(url_for("web.login", next=request.full_path))
+
+
+class _MethodNotAllowed(ServiceError):
+    status, code = 405, "method_not_allowed"

@@ -1,0 +1,95 @@
+"""Districts, facilities, staff accounts and doctors' presence."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from telemed.db import UTCDateTime, utcnow
+from telemed.extensions import db
+from telemed.models.vocabulary import FACILITY_KINDS, PRESENCE_STATUSES, PROFESSIONS, ROLES, SPECIALTIES
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class District(db.Model):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    region: Mapped[str] = mapped_column(String(200))
+
+    facilities: Mapped[list["Facility"]] = relationship(back_populates="district")
+
+
+class Facility(db.Model):
+    __tablename__ = "facilities"
+    __table_args__ = (CheckConstraint(_in("kind", FACILITY_KINDS), name="facility_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    village: Mapped[str] = mapped_column(String(200))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    district: Mapped[District] = relationship(back_populates="facilities")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="user_role"),
+        CheckConstraint(_in("profession", PROFESSIONS), name="user_profession"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    profession: Mapped[str] = mapped_column(String(16))
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"), index=True)
+    specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    facility: Mapped[Facility | None] = relationship()
+
+    @validates("specialties")
+    def _known_specialties(self, _key, value: list[str]) -> list[str]:
+        unknown = set(value or ()) - set(SPECIALTIES)
+        if unknown:
+            raise ValueError(f"unknown specialties: {sorted(unknown)}")
+        return sorted(set(value or ()))
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: a deactivated account cannot log in
+        return bool(self.active)
+
+    def can_take(self, specialty: str, escalation_level: int) -> bool:
+        """Whether this doctor is eligible for a waiting consultation (DESIGN.md, Routing)."""
+        return self.role == "doctor" and (
+            specialty == "general" or escalation_level > 0 or specialty in (self.specialties or ())
+        )
+
+
+class Presence(db.Model):
+    """A doctor's chosen status and open connection count; `offline` when nothing is open."""
+
+    __tablename__ = "presence"
+    __table_args__ = (CheckConstraint(_in("status", PRESENCE_STATUSES), name="presence_status"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    chosen_status: Mapped[str] = mapped_column(String(16), default="available")
+    connections: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

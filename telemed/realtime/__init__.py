@@ -1,0 +1,1 @@
+"""Real-time: Socket.IO handlers (`handlers`) and the notifier (`notifier`)."""

@@ -1,0 +1,95 @@
+"""Socket.IO handlers: authenticate, validate, call one service, acknowledge."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_socketio import ConnectionRefusedError, join_room
+from marshmallow import Schema
+
+from telemed.api.common import validated
+from telemed.api.schemas import ConsultationIdSchema, PresenceSchema, SocketMessageSchema
+from telemed.errors import ServiceError, Unauthenticated
+from telemed.extensions import db, socketio
+from telemed.realtime.notifier import notifier, rooms_for
+from telemed.services import audit, consultations, messages, presence
+from telemed.services.representation import consultation_payload, message_payload
+from telemed.services.snapshots import post_snapshot, queue_snapshot
+
+
+def _send_snapshot() -> None:
+    user = current_user
+    if user.role == "doctor":
+        notifier.snapshot("queue:snapshot", queue_snapshot(user), request.sid)
+    elif user.role == "feldsher":
+        notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
+
+
+def action(schema: Schema | None = None):
+    """Wrap an event handler: refuse when logged out, validate the payload, acknowledge."""
+    def decorator(handler):
+        @wraps(handler)
+        def wrapper(payload=None):
+            try:
+                if not current_user.is_authenticated:
+                    raise Unauthenticated(_("Log in first."))
+                data = validated(schema, payload if payload is not None else {}) if schema else {}
+                return {"ok": True, **(handler(data) or {})}
+            except ServiceError as error:
+                db.session.rollback()
+                audit.record_refusal(current_user, error, f"socket {handler.__name__}")
+                return {"ok": False, "error": error.to_dict()}
+            except Exception:
+                db.session.rollback()
+                current_app.logger.exception("socket event %s failed", handler.__name__)
+                return {"ok": False, "error": {"code": "internal_error",
+                                               "message": _("Something went wrong on the server.")}}
+        return wrapper
+    return decorator
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    if not current_user.is_authenticated:
+        raise ConnectionRefusedError("unauthenticated")
+    for room in rooms_for(current_user):
+        join_room(room)
+    if current_user.role == "doctor":
+        presence.connected(current_user)
+    _send_snapshot()
+
+
+@socketio.on("disconnect")
+def on_disconnect(reason=None):
+    if current_user.is_authenticated and current_user.role == "doctor":
+        presence.disconnected(current_user)
+
+
+@socketio.on("consultation:accept")
+@action(ConsultationIdSchema())
+def on_accept(data):
+    return {"consultation": consultation_payload(consultations.accept(current_user, data["id"]))}
+
+
+@socketio.on("message:send")
+@action(SocketMessageSchema())
+def on_message_send(data):
+    message, created = messages.send_message(
+        current_user, data["consultation_id"], data["body"], data["client_key"]
+    )
+    return {"message": message_payload(message), "created": created}
+
+
+@socketio.on("presence:set")
+@action(PresenceSchema())
+def on_presence_set(data):
+    return {"status": presence.set_status(current_user, data["status"])}
+
+
+@socketio.on("queue:sync")
+@action()
+def on_queue_sync(data):
+    _send_snapshot()
+    return {}

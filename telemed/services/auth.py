@@ -1,0 +1,81 @@
+"""Passwords (argon2), logins and staff accounts."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from telemed.db import write_transaction
+from telemed.errors import Unauthenticated, ValidationFailed
+from telemed.extensions import db
+from telemed.models import Facility, User
+from telemed.services import audit
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("telemed-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def authenticate(username: str, password: str, ip: str | None = None) -> User:
+    """The active user with these credentials; Unauthenticated (and an audit row) otherwise."""
+    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        verified = user is not None and user.active
+    except (VerificationError, InvalidHashError):
+        verified = False
+    with write_transaction(db.session) as session:
+        if not verified:
+            audit.record(session, user, "login_failed", ip=ip, username=username[:80])
+        else:
+            audit.record(session, user, "login", ip=ip)
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)
+    if not verified:
+        raise Unauthenticated(_("Wrong username or password, or the account is deactivated."))
+    return user
+
+
+def record_logout(user: User, ip: str | None = None) -> None:
+    """Audit a logout."""
+    with write_transaction(db.session) as session:
+        audit.record(session, user, "logout", ip=ip)
+
+
+def create_user(data: dict, actor: User | None = None) -> User:
+    """Create a staff account from validated data (UserCreateSchema)."""
+    errors: dict[str, list[str]] = {}
+    role, facility_id = data["role"], data.get("facility_id")
+    if role == "feldsher" and facility_id is None:
+        errors["facility_id"] = [_("Post staff must belong to a facility.")]
+    if role == "doctor" and not data.get("specialties"):
+        errors["specialties"] = [_("A doctor needs at least one specialty.")]
+    if role != "doctor" and data.get("specialties"):
+        errors["specialties"] = [_("Only doctors have specialties.")]
+    if facility_id is not None and db.session.get(Facility, facility_id) is None:
+        errors["facility_id"] = [_("No such facility.")]
+    if errors:
+        raise ValidationFailed(_("The account was not created."), errors)
+    user = User(
+        username=data["username"].lower(), full_name=data["full_name"], role=role,
+        profession=data["profession"], facility_id=facility_id,
+        specialties=data.get("specialties") or [], locale=data.get("locale", "en"),
+        password_hash=hash_password(data["password"]), active=True,
+    )
+    try:
+        with write_transaction(db.session) as session:
+            session.add(user)
+            session.flush()
+            audit.record(session, actor, "user_created", object_type="user", object_id=user.id)
+    except IntegrityError as exc:
+        raise ValidationFailed(
+            _("The account was not created."), {"username": [_("This username is taken.")]}
+        ) from exc
+    return user

@@ -1,0 +1,309 @@
+"""The consultation lifecycle: create, claim, release, transfer, cancel, close (DESIGN.md).
+
+Every transition is one short write transaction that checks its precondition in the UPDATE itself
+(`... WHERE status = 'waiting'`), appends a `consultation_events` row, commits, and only then tells
+the notifier. A row count of zero means somebody else got there first.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from telemed.db import utcnow, write_transaction
+from telemed.errors import AtCapacity, Conflict, Forbidden, NotFound, ValidationFailed
+from telemed.extensions import db
+from telemed.models import Consultation, ConsultationEvent, Outcome, User
+from telemed.realtime.notifier import notifier
+from telemed.services import audit
+from telemed.services.representation import QUEUE_ORDER
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+
+
+# ---------------------------------------------------------------------------- scope
+
+
+def visible_to(user: User):
+    """SQL condition: the consultations this user may see (others are answered 404)."""
+    if user.role == "admin":
+        return True
+    if user.role == "feldsher":
+        return Consultation.facility_id == user.facility_id
+    if user.role == "doctor":
+        return or_(Consultation.doctor_id == user.id, waiting_offered_to(user))
+    return False
+
+
+def waiting_offered_to(doctor: User):
+    """SQL condition: waiting consultations this doctor is eligible for."""
+    return (Consultation.status == "waiting") & or_(
+        Consultation.specialty == "general",
+        Consultation.escalation_level > 0,
+        Consultation.specialty.in_(doctor.specialties or []),
+    )
+
+
+def _load_visible(session: Session, user: User, consultation_id: uuid.UUID) -> Consultation:
+    consultation = session.scalar(
+        select(Consultation).where(Consultation.id == consultation_id, visible_to(user))
+    )
+    if consultation is None:
+        raise NotFound(_("No such consultation."))
+    return consultation
+
+
+def get_consultation(user: User, consultation_id: uuid.UUID, ip: str | None = None) -> Consultation:
+    """One consultation within the user's scope, with its events; the read is audited."""
+    with write_transaction(db.session) as session:
+        consultation = _load_visible(session, user, consultation_id)
+        audit.record(session, user, "consultation_read", object_type="consultation",
+                     object_id=consultation.id, ip=ip)
+    return consultation
+
+
+def list_consultations(user: User, filters: dict) -> Page:
+    """The consultations in the user's scope matching the filters, newest first."""
+    conditions = [visible_to(user)]
+    if filters.get("status"):
+        conditions.append(Consultation.status == filters["status"])
+    if filters.get("facility_id") is not None:
+        conditions.append(Consultation.facility_id == filters["facility_id"])
+    if filters.get("from_"):
+        conditions.append(Consultation.created_at >= filters["from_"])
+    if filters.get("to"):
+        conditions.append(Consultation.created_at <= filters["to"])
+    total = db.session.scalar(select(func.count()).select_from(Consultation).where(*conditions))
+    items = db.session.scalars(
+        select(Consultation).where(*conditions)
+        .options(selectinload(Consultation.outcome))
+        .order_by(Consultation.created_at.desc(), Consultation.id)
+        .limit(filters.get("limit", 50)).offset(filters.get("offset", 0))
+    ).all()
+    return Page(items=items, total=total)
+
+
+def doctor_queue(doctor: User) -> tuple[list[Consultation], list[Consultation]]:
+    """The waiting consultations offered to this doctor (queue order) and their active ones."""
+    waiting = db.session.scalars(
+        select(Consultation).where(waiting_offered_to(doctor)).order_by(*QUEUE_ORDER)
+    ).all()
+    active = db.session.scalars(
+        select(Consultation)
+        .where(Consultation.doctor_id == doctor.id, Consultation.status == "active")
+        .order_by(Consultation.accepted_at)
+    ).all()
+    return waiting, active
+
+
+def facility_open_consultations(facility_id: int) -> list[Consultation]:
+    """A post's waiting and active consultations, oldest first."""
+    return db.session.scalars(
+        select(Consultation)
+        .where(Consultation.facility_id == facility_id,
+               Consultation.status.in_(("waiting", "active")))
+        .order_by(Consultation.created_at)
+    ).all()
+
+
+# ---------------------------------------------------------------------------- transitions
+
+
+def _log(session: Session, consultation_id, actor: User | None, kind: str, **payload) -> None:
+    session.add(ConsultationEvent(
+        consultation_id=consultation_id, actor_id=actor.id if actor else None, kind=kind,
+        payload=payload,
+    ))
+
+
+def _require_role(user: User, role: str) -> None:
+    if user.role != role:
+        raise Forbidden(_("Only a %(role)s can do this.", role=role))
+
+
+def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool]:
+    """Open a request for the requester's facility; a repeated client_key returns the stored one."""
+    _require_role(requester, "feldsher")
+    if requester.facility_id is None:
+        raise Forbidden(_("Your account is not attached to a facility."))
+    existing = _by_client_key(requester, data["client_key"])
+    if existing is not None:
+        return existing, False
+    patient = data["patient"]
+    try:
+        with write_transaction(db.session) as session:
+            now = utcnow()
+            consultation = Consultation(
+                client_key=data["client_key"], facility_id=requester.facility_id,
+                requester_id=requester.id, patient_age_years=patient.get("age_years"),
+                patient_age_months=patient.get("age_months"), patient_sex=patient["sex"],
+                patient_iin=patient.get("iin"), patient_ref=patient.get("ref"),
+                complaint=data["complaint"], vitals=data.get("vitals") or {},
+                priority=data["priority"], effective_priority=data["priority"],
+                specialty=data["specialty"], status="waiting", escalation_level=0,
+                created_at=now, queued_at=now, updated_at=now,
+            )
+            session.add(consultation)
+            session.flush()
+            _log(session, consultation.id, requester, "created", priority=data["priority"],
+                 specialty=data["specialty"])
+    except IntegrityError:
+        # The same key raced in from a retry on another connection: the first one stands.
+        existing = _by_client_key(requester, data["client_key"])
+        if existing is None:
+            raise
+        return existing, False
+    notifier.consultation_changed(consultation)
+    return consultation, True
+
+
+def _by_client_key(requester: User, client_key: uuid.UUID) -> Consultation | None:
+    return db.session.scalar(
+        select(Consultation).where(
+            Consultation.requester_id == requester.id, Consultation.client_key == client_key
+        )
+    )
+
+
+def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
+    """Claim a waiting consultation; exactly one of any number of concurrent claims wins."""
+    _require_role(doctor, "doctor")
+    limit = current_app.config["TELEMED"].max_active_per_doctor
+    with write_transaction(db.session) as session:
+        consultation = session.get(Consultation, consultation_id)
+        if consultation is None:
+            raise NotFound(_("No such consultation."))
+        if consultation.status == "waiting" and not doctor.can_take(
+            consultation.specialty, consultation.escalation_level
+        ):
+            raise Forbidden(_("This consultation is for %(specialty)s; it is not offered to you.",
+                              specialty=consultation.specialty))
+        if consultation.status != "waiting":
+            raise Conflict(_not_waiting_message(consultation.status))
+        # Serialises one doctor's claims on PostgreSQL so the capacity count below cannot race.
+        # SQLite ignores FOR UPDATE; there the IMMEDIATE transaction already serialises writers.
+        session.execute(select(User.id).where(User.id == doctor.id).with_for_update())
+        active = session.scalar(
+            select(func.count()).select_from(Consultation)
+            .where(Consultation.doctor_id == doctor.id, Consultation.status == "active")
+        )
+        if active >= limit:
+            raise AtCapacity(_("You already hold %(count)s active consultations, the most allowed.",
+                               count=active))
+        now = utcnow()
+        claimed = session.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation_id, Consultation.status == "waiting")
+            .values(status="active", doctor_id=doctor.id, accepted_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            raise Conflict(_not_waiting_message("active"))
+        _log(session, consultation_id, doctor, "accepted")
+    session.refresh(consultation)
+    notifier.consultation_changed(consultation, left_queue_reason="accepted")
+    return consultation
+
+
+def _not_waiting_message(status: str) -> str:
+    if status == "cancelled":
+        return _("The post has cancelled this request.")
+    if status == "closed":
+        return _("This consultation is already closed.")
+    return _("Another doctor has already taken this consultation.")
+
+
+def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: str | None,
+                   **changes) -> Consultation:
+    """Release or transfer: the assigned doctor hands an active consultation back to the queue."""
+    _require_role(doctor, "doctor")
+    with write_transaction(db.session) as session:
+        consultation = _load_visible(session, doctor, consultation_id)
+        now = utcnow()
+        moved = session.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation_id, Consultation.status == "active",
+                   Consultation.doctor_id == doctor.id)
+            .values(status="waiting", doctor_id=None, accepted_at=None, queued_at=now,
+                    updated_at=now, **changes)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved != 1:
+            raise Conflict(_("You do not hold this consultation."))
+        _log(session, consultation_id, doctor, kind, reason=reason,
+             **{k: v for k, v in changes.items()})
+    session.refresh(consultation)
+    notifier.consultation_changed(consultation, previous_doctor_id=doctor.id)
+    return consultation
+
+
+def release(doctor: User, consultation_id: uuid.UUID, reason: str | None) -> Consultation:
+    """Give an active consultation back to the waiting queue."""
+    return _back_to_queue(doctor, consultation_id, "released", reason)
+
+
+def transfer(doctor: User, consultation_id: uuid.UUID, specialty: str, reason: str) -> Consultation:
+    """Give an active consultation back to the queue under another specialty."""
+    current = db.session.scalar(select(Consultation.specialty).where(Consultation.id == consultation_id))
+    if current == specialty:
+        raise ValidationFailed(_("The consultation is already for %(specialty)s.", specialty=specialty),
+                               {"specialty": [_("Choose another specialty.")]})
+    return _back_to_queue(doctor, consultation_id, "transferred", reason, specialty=specialty)
+
+
+def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consultation:
+    """The post withdraws a request that no doctor has taken yet."""
+    _require_role(user, "feldsher")
+    with write_transaction(db.session) as session:
+        consultation = _load_visible(session, user, consultation_id)
+        now = utcnow()
+        cancelled = session.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation_id, Consultation.status == "waiting")
+            .values(status="cancelled", cancelled_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if cancelled != 1:
+            raise Conflict(_("Only a waiting request can be cancelled; this one is %(status)s.",
+                             status=consultation.status))
+        _log(session, consultation_id, user, "cancelled", reason=reason)
+    session.refresh(consultation)
+    notifier.consultation_changed(consultation, left_queue_reason="cancelled")
+    return consultation
+
+
+def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
+    """The assigned doctor closes an active consultation with a coded outcome."""
+    _require_role(doctor, "doctor")
+    with write_transaction(db.session) as session:
+        consultation = _load_visible(session, doctor, consultation_id)
+        now = utcnow()
+        closed = session.execute(
+            update(Consultation)
+            .where(Consultation.id == consultation_id, Consultation.status == "active",
+                   Consultation.doctor_id == doctor.id)
+            .values(status="closed", closed_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if closed != 1:
+            raise Conflict(_("You do not hold this consultation, so you cannot close it."))
+        session.add(Outcome(
+            consultation_id=consultation_id, doctor_id=doctor.id,
+            disposition=data["disposition"], icd10=data["icd10"],
+            recommendation=data["recommendation"], follow_up_on=data.get("follow_up_on"),
+            created_at=now,
+        ))
+        _log(session, consultation_id, doctor, "closed", disposition=data["disposition"],
+             icd10=data["icd10"])
+    session.refresh(consultation)
+    notifier.consultation_changed(consultation)
+    return consultation

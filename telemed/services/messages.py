@@ -1,0 +1,73 @@
+"""Chat between a post and the doctor holding its consultation."""
+from __future__ import annotations
+
+import uuid
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from telemed.db import write_transaction
+from telemed.errors import Conflict, Forbidden, NotFound
+from telemed.extensions import db
+from telemed.models import Consultation, Message, User
+from telemed.realtime.notifier import notifier
+from telemed.services.consultations import visible_to
+
+
+def _is_participant(user: User, consultation: Consultation) -> bool:
+    if user.role == "feldsher":
+        return consultation.facility_id == user.facility_id
+    return user.role == "doctor" and consultation.doctor_id == user.id
+
+
+def _visible(user: User, consultation_id: uuid.UUID) -> Consultation:
+    consultation = db.session.scalar(
+        select(Consultation).where(Consultation.id == consultation_id, visible_to(user))
+    )
+    if consultation is None:
+        raise NotFound(_("No such consultation."))
+    return consultation
+
+
+def list_messages(user: User, consultation_id: uuid.UUID) -> list[Message]:
+    """The chat of a consultation the user can see, oldest first."""
+    _visible(user, consultation_id)
+    return db.session.scalars(
+        select(Message).where(Message.consultation_id == consultation_id)
+        .order_by(Message.created_at, Message.id)
+    ).all()
+
+
+def send_message(user: User, consultation_id: uuid.UUID, body: str,
+                 client_key: uuid.UUID) -> tuple[Message, bool]:
+    """Post a message; the same client_key again returns the stored message and writes nothing."""
+    existing = _by_client_key(user, client_key)
+    if existing is not None:
+        return existing, False
+    try:
+        with write_transaction(db.session) as session:
+            consultation = _visible(user, consultation_id)
+            if not _is_participant(user, consultation):
+                raise Forbidden(
+                    _("Only the post and the doctor holding the consultation can write here.")
+                )
+            if not consultation.is_open:
+                raise Conflict(_("This consultation is %(status)s; the chat is closed.",
+                                 status=consultation.status))
+            message = Message(consultation_id=consultation_id, sender_id=user.id, body=body,
+                              client_key=client_key)
+            session.add(message)
+    except IntegrityError:
+        existing = _by_client_key(user, client_key)
+        if existing is None:
+            raise
+        return existing, False
+    notifier.message_sent(message, consultation)
+    return message, True
+
+
+def _by_client_key(user: User, client_key: uuid.UUID) -> Message | None:
+    return db.session.scalar(
+        select(Message).where(Message.sender_id == user.id, Message.client_key == client_key)
+    )

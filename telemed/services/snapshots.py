@@ -1,0 +1,18 @@
+"""Full snapshots sent on every connect, so a client that was away misses nothing."""
+from __future__ import annotations
+
+from telemed.models import User
+from telemed.services.consultations import doctor_queue, facility_open_consultations
+from telemed.services.representation import consultation_list_payload
+
+
+def queue_snapshot(doctor: User) -> dict:
+    """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
+    waiting, active = doctor_queue(doctor)
+    return {"waiting": consultation_list_payload(waiting),
+            "active": consultation_list_payload(active)}
+
+
+def post_snapshot(user: User) -> dict:
+    """DESIGN.md's `consultations:snapshot`: the post's open consultations."""
+    return {"items": consultation_list_payload(facility_open_consultations(user.facility_id))}

@@ -1,0 +1,101 @@
+"""HTML pages: thin shells; the live data comes from the API and Socket.IO."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import text
+from urllib.parse import urlsplit
+
+from telemed.errors import ServiceError
+from telemed.extensions import db, limiter, login_rate_limit
+from telemed.models.vocabulary import DISPOSITIONS, PRIORITIES, SEXES, SPECIALTIES, AVPU
+from telemed.services import auth
+
+bp = Blueprint("web", __name__)
+
+HOME_BY_ROLE = {"feldsher": "web.post", "doctor": "web.doctor", "admin": "web.admin"}
+
+
+def _role_page(role: str, template: str, **context):
+    if current_user.role != role:
+        abort(403)
+    return render_template(template, **context)
+
+
+@bp.get("/healthz")
+def healthz():
+    db.session.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@bp.get("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("web.login"))
+    return redirect(url_for(HOME_BY_ROLE[current_user.role]))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_rate_limit, methods=["POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        try:
+            user = auth.authenticate(request.form.get("username", ""),
+                                     request.form.get("password", ""), ip=request.remote_addr)
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            login_user(user)
+            target = request.args.get("next", "")
+            # Only ever follow a local path, never another site.
+            if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+                target = url_for("web.home")
+            return redirect(target)
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    auth.record_logout(current_user, ip=request.remote_addr)
+    logout_user()
+    return redirect(url_for("web.login"))
+
+
+@bp.get("/post")
+@login_required
+def post():
+    return _role_page("feldsher", "post.html", priorities=PRIORITIES, specialties=SPECIALTIES,
+                      sexes=SEXES, avpu=AVPU)
+
+
+@bp.get("/doctor")
+@login_required
+def doctor():
+    return _role_page("doctor", "doctor.html")
+
+
+@bp.get("/admin")
+@login_required
+def admin():
+    return _role_page("admin", "admin.html")
+
+
+@bp.get("/consultations/<uuid:consultation_id>")
+@login_required
+def consultation(consultation_id: uuid.UUID):
+    return render_template("consultation.html", consultation_id=str(consultation_id),
+                           dispositions=DISPOSITIONS, specialties=SPECIALTIES)
+
+
+@bp.app_context_processor
+def _page_context():
+    from flask_babel import get_locale
+
+    from telemed.web.labels import LABELS, labels_for_js
+
+    return {"labels": LABELS, "labels_for_js": labels_for_js, "get_locale": get_locale}

@@ -1,0 +1,61 @@
+"""Translated labels for the closed vocabularies, for templates and the browser scripts."""
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "priority": {"emergency": _l("Emergency"), "urgent": _l("Urgent"), "routine": _l("Routine")},
+    "specialty": {
+        "general": _l("General"), "cardiology": _l("Cardiology"), "pediatrics": _l("Pediatrics"),
+        "obstetrics": _l("Obstetrics"), "neurology": _l("Neurology"), "surgery": _l("Surgery"),
+        "infectious": _l("Infectious diseases"),
+    },
+    "status": {"waiting": _l("Waiting"), "active": _l("In consultation"), "closed": _l("Closed"),
+               "cancelled": _l("Cancelled")},
+    "sex": {"male": _l("Male"), "female": _l("Female"), "unknown": _l("Unknown")},
+    "disposition": {
+        "advice_given": _l("Advice given"), "treated_on_site": _l("Treated on site"),
+        "referred_planned": _l("Planned referral"), "referred_urgent": _l("Urgent referral"),
+        "ambulance_called": _l("Ambulance called"), "hospitalized": _l("Hospitalized"),
+        "died": _l("Died"), "other": _l("Other"),
+    },
+    "event": {
+        "created": _l("Request opened"), "accepted": _l("Taken by a doctor"),
+        "released": _l("Released back to the queue"), "transferred": _l("Transferred"),
+        "escalated": _l("Escalated"), "cancelled": _l("Cancelled by the post"),
+        "closed": _l("Closed with an outcome"),
+    },
+    "presence": {"available": _l("Available"), "away": _l("Away"), "offline": _l("Offline")},
+}
+
+# Sentences the browser scripts show, keyed by a short name.
+MESSAGES = {
+    "connected": _l("Live"),
+    "disconnected": _l("Offline — reconnecting…"),
+    "queue_empty": _l("No requests are waiting for you."),
+    "no_open": _l("No open requests from this post."),
+    "no_active": _l("You hold no active consultations."),
+    "claim": _l("Take"),
+    "open": _l("Open"),
+    "taken": _l("Taken by another doctor."),
+    "sent": _l("Request sent."),
+    "years": _l("y"),
+    "months": _l("mo"),
+    "position": _l("Place in queue"),
+    "doctor": _l("Doctor"),
+    "you": _l("You"),
+    "waiting_for": _l("waiting"),
+    "outcome": _l("Outcome"),
+    "recommendation": _l("Recommendation"),
+    "follow_up_on": _l("Follow-up on"),
+    "chat_closed": _l("The chat is closed."),
+    "no_matches": _l("No matching ICD-10 code."),
+    "error": _l("Something went wrong."),
+    "confirm_cancel": _l("Cancel this request?"),
+}
+
+
+def labels_for_js() -> dict:
+    """LABELS and MESSAGES with every lazy string resolved, ready for JSON."""
+    return {
+        "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
+        "messages": {k: str(v) for k, v in MESSAGES.items()},
+    }

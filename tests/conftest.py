@@ -1,0 +1,235 @@
+"""Shared fixtures: one migrated database per run (SQLite, or PostgreSQL via
+TELEMED_TEST_DATABASE_URL), a clean slate per test, a small district, logged-in clients."""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from telemed.config import Settings, normalise_database_url
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PASSWORD = "correct horse battery staple"
+
+
+def _database_url(tmp_root: Path) -> str:
+    configured = os.environ.get("TELEMED_TEST_DATABASE_URL", "").strip()
+    if not configured:
+        return f"sqlite:///{tmp_root / 'telemed-test.db'}"
+    return normalise_database_url(configured)
+
+
+def _require_reachable(url: str) -> None:
+    """Skip the run (or fail it under CI=true) when the configured server is not there."""
+    if url.startswith("sqlite"):
+        return
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but the test database {url} is unreachable: {exc}", pytrace=False)
+        pytest.skip(f"test database {url} is unreachable ({exc.__class__.__name__}); "
+                    "start PostgreSQL or unset TELEMED_TEST_DATABASE_URL", allow_module_level=True)
+    finally:
+        engine.dispose()
+
+
+def _drop_everything(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = _database_url(tmp_path_factory.mktemp("db"))
+    _require_reachable(url)
+    _drop_everything(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, tmp_path_factory) -> Settings:
+    return Settings.from_env(
+        instance_path=tmp_path_factory.mktemp("instance"),
+        database_url=database_url,
+        secret_key="test-secret-key",
+        async_mode="threading",
+        testing=True,
+        login_rate_limit="1000 per minute",
+        message_queue=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from flask_migrate import upgrade
+
+    from telemed import create_app
+
+    application = create_app(settings)
+    with application.app_context():
+        upgrade()  # the schema comes from the migrations, exactly as in production
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    """Empty every table after each test that used the database."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    from telemed.extensions import db, limiter
+
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+        limiter.reset()
+
+
+@pytest.fixture
+def app_ctx(app):
+    from telemed.extensions import db
+
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@dataclass
+class District:
+    """The small world most tests need: two posts, a hub, their staff."""
+
+    post_a: object
+    post_b: object
+    hub: object
+    feldsher_a: object
+    feldsher_b: object
+    doctor: object
+    doctor2: object
+    cardiologist: object
+    admin: object
+
+
+@pytest.fixture(scope="session")
+def password_hash():
+    from telemed.services.auth import hash_password
+
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def district(app, password_hash) -> District:
+    from telemed.extensions import db
+    from telemed.models import District as DistrictModel
+    from telemed.models import Facility, User
+
+    with app.app_context():
+        d = DistrictModel(name="Test District", region="Test Region")
+        hub = Facility(name="District Hospital", kind="district_hospital", village="Centre", district=d)
+        post_a = Facility(name="Post A", kind="fap", village="Alpha", district=d)
+        post_b = Facility(name="Post B", kind="medical_post", village="Beta", district=d)
+        db.session.add_all([d, hub, post_a, post_b])
+        db.session.flush()
+
+        def user(username, role, profession, facility, specialties=()):
+            u = User(username=username, full_name=username.title(), role=role,
+                     profession=profession, facility_id=facility.id,
+                     specialties=list(specialties), password_hash=password_hash)
+            db.session.add(u)
+            return u
+
+        world = District(
+            post_a=post_a, post_b=post_b, hub=hub,
+            feldsher_a=user("feldsher_a", "feldsher", "feldsher", post_a),
+            feldsher_b=user("feldsher_b", "feldsher", "nurse", post_b),
+            doctor=user("doctor_g", "doctor", "doctor", hub, ["general"]),
+            doctor2=user("doctor_h", "doctor", "doctor", hub, ["general", "pediatrics"]),
+            cardiologist=user("cardio", "doctor", "doctor", hub, ["cardiology"]),
+            admin=user("admin_z", "admin", "other", hub),
+        )
+        db.session.commit()
+        for value in vars(world).values():
+            db.session.refresh(value)
+        db.session.expunge_all()
+        return world
+
+
+class ApiClient:
+    """A Flask test client logged in through the API, sending the CSRF header on unsafe calls."""
+
+    def __init__(self, app, username: str | None = None):
+        self.http = app.test_client()
+        self.csrf_token = None
+        if username is not None:
+            response = self.http.post("/api/v1/session",
+                                      json={"username": username, "password": PASSWORD})
+            assert response.status_code == 200, response.get_json()
+            self.csrf_token = response.get_json()["csrf_token"]
+
+    def _headers(self, extra=None):
+        headers = {"X-CSRFToken": self.csrf_token} if self.csrf_token else {}
+        headers.update(extra or {})
+        return headers
+
+    def get(self, path, **kwargs):
+        return self.http.get(f"/api/v1{path}", **kwargs)
+
+    def post(self, path, json=None, headers=None, **kwargs):
+        return self.http.post(f"/api/v1{path}", json=json, headers=self._headers(headers), **kwargs)
+
+    def put(self, path, json=None, **kwargs):
+        return self.http.put(f"/api/v1{path}", json=json, headers=self._headers(), **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.http.delete(f"/api/v1{path}", headers=self._headers(), **kwargs)
+
+
+@pytest.fixture
+def login(app, district):
+    """`login(user)` gives an ApiClient logged in as that user."""
+    return lambda user: ApiClient(app, user.username)
+
+
+def consultation_body(**overrides) -> dict:
+    """A valid creation body; keyword arguments replace top-level fields."""
+    body = {
+        "client_key": str(uuid.uuid4()),
+        "patient": {"age_years": 54, "sex": "male"},
+        "complaint": "Pressing chest pain for 30 minutes, sweating",
+        "vitals": {"sbp": 150, "dbp": 90, "hr": 104, "rr": 20, "spo2": 96, "temp_c": 36.8},
+        "priority": "urgent",
+        "specialty": "general",
+    }
+    body.update(overrides)
+    return body
+
+
+def close_body(**overrides) -> dict:
+    body = {"disposition": "referred_urgent", "icd10": ["I20.0"],
+            "recommendation": "Aspirin 300 mg chewed; ambulance to the district hospital."}
+    body.update(overrides)
+    return body
+
+
+def row_counts(app) -> dict:
+    """Rows per table: to assert that a refused request wrote nothing."""
+    from telemed.extensions import db
+
+    with app.app_context():
+        return {
+            table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
+            for table in db.metadata.sorted_tables if table.name != "audit_log"
+        }
