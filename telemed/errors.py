@@ -8,10 +8,11 @@ class ServiceError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, fields: dict | None = None):
+    def __init__(self, message: str, fields: dict | None = None, *, audited: bool = False):
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
+        self.audited = audited  # the service already wrote the audit row for this refusal
 
     def to_dict(self) -> dict:
         """The `error` object of the API and socket acknowledgements."""

@@ -25,7 +25,7 @@ def record(session: Session, actor: User | None, action: str, *, object_type: st
 
 def record_refusal(actor: User | None, error: ServiceError, where: str, ip: str | None = None) -> None:
     """Audit a refused access (401, 403, 404) in its own transaction, after the refusal rolled back."""
-    if not isinstance(error, (Unauthenticated, Forbidden, NotFound)):
+    if error.audited or not isinstance(error, (Unauthenticated, Forbidden, NotFound)):
         return
     db.session.rollback()
     with write_transaction(db.session) as session:

@@ -39,7 +39,8 @@ def authenticate(username: str, password: str, ip: str | None = None) -> User:
             if _hasher.check_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
     if not verified:
-        raise Unauthenticated(_("Wrong username or password, or the account is deactivated."))
+        raise Unauthenticated(_("Wrong username or password, or the account is deactivated."),
+                              audited=True)
     return user
 
 

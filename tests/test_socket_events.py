@@ -1,0 +1,156 @@
+"""Socket.IO events through Flask-SocketIO's test client (no message queue)."""
+import uuid
+
+import pytest
+
+from telemed.extensions import socketio
+from tests.conftest import close_body, consultation_body, row_counts
+
+
+@pytest.fixture
+def connect(app, login):
+    """`connect(user)` gives (socket test client, ApiClient) sharing one logged-in session."""
+    clients = []
+
+    def _connect(user):
+        api = login(user)
+        sock = socketio.test_client(app, flask_test_client=api.http)
+        clients.append(sock)
+        return sock, api
+
+    yield _connect
+    for sock in clients:
+        if sock.is_connected():
+            sock.disconnect()
+
+
+def events(sock, name):
+    return [event["args"][0] for event in sock.get_received() if event["name"] == name]
+
+
+def drain(*socks):
+    for sock in socks:
+        sock.get_received()
+
+
+def test_unauthenticated_connection_is_refused(app, district):
+    sock = socketio.test_client(app, flask_test_client=app.test_client())
+    assert not sock.is_connected()
+
+
+def test_snapshots_on_connect(connect, district):
+    post_sock, post_api = connect(district.feldsher_a)
+    created = post_api.post("/consultations", json=consultation_body()).get_json()
+    doctor_sock, _ = connect(district.doctor)
+    snapshot = events(doctor_sock, "queue:snapshot")
+    assert len(snapshot) == 1
+    assert [c["id"] for c in snapshot[0]["waiting"]] == [created["id"]]
+    assert snapshot[0]["active"] == []
+    post_again, _ = connect(district.feldsher_a)
+    items = events(post_again, "consultations:snapshot")[0]["items"]
+    assert [c["id"] for c in items] == [created["id"]]
+    other_post, _ = connect(district.feldsher_b)
+    assert events(other_post, "consultations:snapshot")[0]["items"] == []
+
+
+def test_new_request_reaches_eligible_doctors_only(connect, district):
+    _, post_api = connect(district.feldsher_a)
+    general, _ = connect(district.doctor)
+    cardio, _ = connect(district.cardiologist)
+    other_post, _ = connect(district.feldsher_b)
+    drain(general, cardio, other_post)
+
+    general_request = post_api.post("/consultations", json=consultation_body()).get_json()
+    assert [c["id"] for c in events(general, "queue:upsert")] == [general_request["id"]]
+    assert [c["id"] for c in events(cardio, "queue:upsert")] == [general_request["id"]]
+
+    cardio_request = post_api.post("/consultations", json=consultation_body(specialty="cardiology")).get_json()
+    assert events(general, "queue:upsert") == []
+    assert [c["id"] for c in events(cardio, "queue:upsert")] == [cardio_request["id"]]
+    assert events(other_post, "consultation:update") == []
+
+
+def test_claim_over_socket_updates_post_and_removes_from_other_queues(connect, district):
+    post_sock, post_api = connect(district.feldsher_a)
+    doctor, _ = connect(district.doctor)
+    rival, _ = connect(district.doctor2)
+    created = post_api.post("/consultations", json=consultation_body()).get_json()
+    drain(post_sock, doctor, rival)
+
+    ack = doctor.emit("consultation:accept", {"id": created["id"]}, callback=True)
+    assert ack["ok"] is True
+    assert ack["consultation"]["status"] == "active"
+    assert events(rival, "queue:remove") == [{"id": created["id"], "reason": "accepted"}]
+    updates = events(post_sock, "consultation:update")
+    assert updates[-1]["status"] == "active" and updates[-1]["doctor"]["id"] == district.doctor.id
+
+    lost = rival.emit("consultation:accept", {"id": created["id"]}, callback=True)
+    assert lost == {"ok": False, "error": {"code": "conflict", "message": lost["error"]["message"]}}
+
+
+def test_chat_over_socket_reaches_participants_only(app, connect, district):
+    post_sock, post_api = connect(district.feldsher_a)
+    doctor, _ = connect(district.doctor)
+    outsider, _ = connect(district.feldsher_b)
+    created = post_api.post("/consultations", json=consultation_body()).get_json()
+    doctor.emit("consultation:accept", {"id": created["id"]}, callback=True)
+    drain(post_sock, doctor, outsider)
+
+    key = str(uuid.uuid4())
+    ack = post_sock.emit("message:send", {"consultation_id": created["id"], "body": "SpO2 now 91",
+                                          "client_key": key}, callback=True)
+    assert ack["ok"] and ack["created"] is True
+    assert [m["body"] for m in events(doctor, "message:new")] == ["SpO2 now 91"]
+    assert events(outsider, "message:new") == []
+
+    before = row_counts(app)
+    retry = post_sock.emit("message:send", {"consultation_id": created["id"], "body": "SpO2 now 91",
+                                            "client_key": key}, callback=True)
+    assert retry["ok"] and retry["created"] is False
+    assert retry["message"]["id"] == ack["message"]["id"]
+    assert row_counts(app) == before
+    assert events(doctor, "message:new") == []
+
+    sneaky = outsider.emit("message:send", {"consultation_id": created["id"], "body": "hi",
+                                            "client_key": str(uuid.uuid4())}, callback=True)
+    assert sneaky["ok"] is False and sneaky["error"]["code"] == "not_found"
+
+
+def test_bad_socket_payloads_are_refused_with_specific_errors(app, connect, district):
+    doctor, _ = connect(district.doctor)
+    before = row_counts(app)
+    missing = doctor.emit("consultation:accept", {}, callback=True)
+    assert missing["ok"] is False and missing["error"]["code"] == "validation_error"
+    assert "id" in missing["error"]["fields"]
+    garbage = doctor.emit("consultation:accept", {"id": "nope"}, callback=True)
+    assert garbage["error"]["code"] == "validation_error"
+    presence = doctor.emit("presence:set", {"status": "sleeping"}, callback=True)
+    assert presence["error"]["fields"] == {"status": [presence["error"]["fields"]["status"][0]]}
+    post_sock, _ = connect(district.feldsher_a)
+    wrong_role = post_sock.emit("consultation:accept", {"id": str(uuid.uuid4())}, callback=True)
+    assert wrong_role["error"]["code"] == "forbidden"
+    assert row_counts(app) == before
+
+
+def test_close_reaches_the_post_with_the_outcome(connect, district):
+    post_sock, post_api = connect(district.feldsher_a)
+    doctor_sock, doctor_api = connect(district.doctor)
+    created = post_api.post("/consultations", json=consultation_body()).get_json()
+    doctor_sock.emit("consultation:accept", {"id": created["id"]}, callback=True)
+    drain(post_sock)
+    doctor_api.post(f"/consultations/{created['id']}/close", json=close_body())
+    update = events(post_sock, "consultation:update")[-1]
+    assert update["status"] == "closed"
+    assert update["outcome"]["icd10"] == ["I20.0"]
+
+
+def test_presence_and_queue_sync(connect, district):
+    doctor, _ = connect(district.doctor)
+    colleague, _ = connect(district.doctor2)
+    drain(doctor, colleague)
+    ack = doctor.emit("presence:set", {"status": "away"}, callback=True)
+    assert ack == {"ok": True, "status": "away"}
+    assert {"user_id": district.doctor.id, "status": "away"} in events(colleague, "presence:update")
+    sync = doctor.emit("queue:sync", {}, callback=True)
+    assert sync == {"ok": True}
+    assert len(events(doctor, "queue:snapshot")) == 1

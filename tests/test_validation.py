@@ -1,0 +1,178 @@
+"""Bad input: every field checked at the edge, a specific error, nothing written."""
+import uuid
+from datetime import date
+
+import pytest
+
+from telemed.services.clinical_codes import iin_check_digit, parse_iin
+from tests.conftest import close_body, consultation_body, row_counts
+
+
+def make_iin(born: date, sex: str, serial: str = "0001") -> str:
+    """A valid IIN for a birth date and sex (checksum included)."""
+    century_digit = {1800: 1, 1900: 3, 2000: 5}[born.year // 100 * 100] + (sex == "female")
+    first = f"{born:%y%m%d}{century_digit}{serial}"
+    for tweak in range(10):  # a handful of serials have no valid check digit
+        candidate = first[:-1] + str((int(first[-1]) + tweak) % 10)
+        digit = iin_check_digit(candidate)
+        if digit is not None:
+            return candidate + str(digit)
+    raise AssertionError("no valid serial")
+
+
+def years_ago(years: int) -> date:
+    today = date.today()
+    return today.replace(year=today.year - years, day=min(today.day, 28)) if today.day > 1 else \
+        today.replace(year=today.year - years)
+
+
+def test_iin_checksum_known_examples():
+    iin = make_iin(date(1985, 3, 14), "male")
+    assert parse_iin(iin) == (date(1985, 3, 14), "male")
+    broken = iin[:-1] + str((int(iin[-1]) + 1) % 10)
+    with pytest.raises(ValueError):
+        parse_iin(broken)
+    with pytest.raises(ValueError):
+        parse_iin("12345")
+
+
+def patient(**fields):
+    base = {"sex": "male"}
+    base.update(fields)
+    return base
+
+
+AGE_54 = years_ago(54)
+BAD_BODIES = [
+    ("vitals.hr", {"vitals": {"hr": 400}}),
+    ("vitals.spo2", {"vitals": {"spo2": 101}}),
+    ("vitals.temp_c", {"vitals": {"temp_c": 50.5}}),
+    ("vitals.sbp", {"vitals": {"sbp": "high"}}),
+    ("vitals.avpu", {"vitals": {"avpu": "X"}}),
+    ("vitals.dbp", {"vitals": {"sbp": 90, "dbp": 120}}),
+    ("vitals.pulse", {"vitals": {"pulse": 80}}),
+    ("vitals.on_oxygen", {"vitals": {"on_oxygen": "yes"}}),
+    ("priority", {"priority": "asap"}),
+    ("specialty", {"specialty": "dermatology"}),
+    ("complaint", {"complaint": "   "}),
+    ("complaint", {"complaint": "x" * 2001}),
+    ("client_key", {"client_key": "not-a-uuid"}),
+    ("patient.age_years", {"patient": patient(age_years=131)}),
+    ("patient.age_years", {"patient": patient(age_years=-1)}),
+    ("patient.age_years", {"patient": patient()}),
+    ("patient.age_years", {"patient": patient(age_years=3, age_months=4)}),
+    ("patient.sex", {"patient": {"age_years": 30, "sex": "x"}}),
+    ("patient.iin", {"patient": patient(age_years=54, iin="12345678901")}),
+    ("patient.iin", {"patient": patient(age_years=54,
+                                        iin=make_iin(AGE_54, "male")[:-1] + "0"
+                                        if not make_iin(AGE_54, "male").endswith("0")
+                                        else make_iin(AGE_54, "male")[:-1] + "1")}),
+    ("patient.iin", {"patient": patient(age_years=30, iin=make_iin(AGE_54, "male"))}),
+    ("patient.iin", {"patient": {"age_years": 54, "sex": "female", "iin": make_iin(AGE_54, "male")}}),
+    ("nonsense", {"nonsense": 1}),
+]
+
+
+@pytest.mark.parametrize("field, change", BAD_BODIES, ids=[f for f, _ in BAD_BODIES])
+def test_bad_consultation_is_422_naming_the_field_and_writes_nothing(app, login, district, field, change):
+    feldsher = login(district.feldsher_a)
+    before = row_counts(app)
+    response = feldsher.post("/consultations", json=consultation_body(**change))
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"], error
+    assert error["message"]
+    assert row_counts(app) == before
+
+
+def test_iin_that_agrees_is_accepted_and_age_can_come_from_it(login, district):
+    feldsher = login(district.feldsher_a)
+    iin = make_iin(AGE_54, "male")
+    agreed = feldsher.post("/consultations", json=consultation_body(
+        patient={"age_years": 54, "sex": "male", "iin": iin}))
+    assert agreed.status_code == 201, agreed.get_json()
+    derived = feldsher.post("/consultations", json=consultation_body(
+        patient={"sex": "unknown", "iin": iin}))
+    assert derived.status_code == 201, derived.get_json()
+    assert derived.get_json()["patient"]["age_years"] == 54
+
+
+def test_infant_age_in_months(login, district):
+    response = login(district.feldsher_a).post("/consultations", json=consultation_body(
+        patient={"age_months": 7, "sex": "female"}))
+    assert response.status_code == 201
+    assert response.get_json()["patient"] == {"age_years": None, "age_months": 7, "sex": "female",
+                                              "iin": None, "ref": None}
+
+
+def test_malformed_json_is_400(app, login, district):
+    feldsher = login(district.feldsher_a)
+    before = row_counts(app)
+    response = feldsher.post("/consultations", data="{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "bad_request"
+    array = feldsher.post("/consultations", json=[1, 2])
+    assert array.status_code == 400
+    form = feldsher.post("/consultations", data={"a": "b"})
+    assert form.status_code == 400
+    assert row_counts(app) == before
+
+
+def test_body_over_one_megabyte_is_413(app, login, district):
+    feldsher = login(district.feldsher_a)
+    before = row_counts(app)
+    huge = consultation_body(complaint="x" * (1024 * 1024 + 10))
+    response = feldsher.post("/consultations", json=huge)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"icd10": ["ZZ9.99"]}, "icd10"),
+    ({"icd10": ["I20-I25"]}, "icd10"),  # a block, not a code
+    ({"icd10": []}, "icd10"),
+    ({"disposition": "sent_home"}, "disposition"),
+    ({"recommendation": ""}, "recommendation"),
+    ({"follow_up_on": "2001-01-01"}, "follow_up_on"),
+    ({"follow_up_on": "31/12/2026"}, "follow_up_on"),
+])
+def test_bad_outcome_is_422_and_consultation_stays_active(app, login, district, change, field):
+    feldsher, doctor = login(district.feldsher_a), login(district.doctor)
+    created = feldsher.post("/consultations", json=consultation_body()).get_json()
+    doctor.post(f"/consultations/{created['id']}/accept")
+    before = row_counts(app)
+    response = doctor.post(f"/consultations/{created['id']}/close", json=close_body(**change))
+    assert response.status_code == 422
+    assert field in response.get_json()["error"]["fields"]
+    assert row_counts(app) == before
+    assert feldsher.get(f"/consultations/{created['id']}").get_json()["status"] == "active"
+
+
+def test_unknown_and_malformed_ids_are_404(login, district):
+    doctor = login(district.doctor)
+    assert doctor.get(f"/consultations/{uuid.uuid4()}").status_code == 404
+    assert doctor.post(f"/consultations/{uuid.uuid4()}/accept").status_code == 404
+    assert doctor.get("/consultations/not-a-uuid").status_code == 404
+    assert doctor.get("/no-such-endpoint").get_json()["error"]["code"] == "not_found"
+
+
+def test_empty_message_and_unknown_fields_are_422(login, district):
+    feldsher = login(district.feldsher_a)
+    created = feldsher.post("/consultations", json=consultation_body()).get_json()
+    empty = feldsher.post(f"/consultations/{created['id']}/messages",
+                          json={"body": "  ", "client_key": str(uuid.uuid4())})
+    assert empty.status_code == 422 and "body" in empty.get_json()["error"]["fields"]
+    long = feldsher.post(f"/consultations/{created['id']}/messages",
+                         json={"body": "x" * 4001, "client_key": str(uuid.uuid4())})
+    assert long.status_code == 422
+
+
+def test_icd10_search_by_code_and_words(login, district):
+    client = login(district.doctor)
+    by_code = client.get("/icd10?q=I21.9").get_json()["items"]
+    assert by_code[0] == {"code": "I21.9", "title": "Acute myocardial infarction, unspecified"}
+    by_words = client.get("/icd10?q=myocardial infarction").get_json()["items"]
+    assert "I21" in [item["code"] for item in by_words]
+    assert client.get("/icd10").status_code == 422
