@@ -54,8 +54,11 @@ def build_app(config: Settings | dict | None = None) -> Flask:
 
 
 def _select_locale() -> str:
+    from flask import has_request_context
     from flask_login import current_user
 
+    if not has_request_context():
+        return "en"
     if current_user and current_user.is_authenticated and current_user.locale:
         return current_user.locale
     return request.accept_languages.best_match(["en"]) or "en"

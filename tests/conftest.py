@@ -233,3 +233,14 @@ def row_counts(app) -> dict:
             table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
             for table in db.metadata.sorted_tables if table.name != "audit_log"
         }
+
+
+@pytest.fixture(scope="session")
+def live_server(app, database_url, tmp_path_factory):
+    """One `telemed serve` (eventlet) for the run, on the same database as the tests."""
+    from tests.live import LiveServer
+
+    root = tmp_path_factory.mktemp("live")
+    server = LiveServer(database_url, root / "instance", root / "serve.log").start()
+    yield server
+    server.stop()

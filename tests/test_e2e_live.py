@@ -1,0 +1,73 @@
+"""End to end: real python-socketio clients against `telemed serve` (eventlet) in a subprocess."""
+import uuid
+
+import pytest
+import socketio
+
+from tests.conftest import close_body, consultation_body
+
+pytestmark = pytest.mark.e2e
+
+
+def test_full_consultation_flow_live(live_server, district):
+    post = live_server.session("feldsher_a")
+    doctor = live_server.session("doctor_g")
+    post_sock = post.socket()
+    doctor_sock = doctor.socket()
+    try:
+        assert post_sock.wait_for("consultations:snapshot")["items"] == []
+        assert doctor_sock.wait_for("queue:snapshot") == {"waiting": [], "active": []}
+
+        created = post.post("/consultations", json=consultation_body()).json()
+        offered = doctor_sock.wait_for("queue:upsert", lambda c: c["id"] == created["id"])
+        assert offered["status"] == "waiting"
+
+        ack = doctor_sock.call("consultation:accept", {"id": created["id"]})
+        assert ack["ok"], ack
+        taken = post_sock.wait_for("consultation:update",
+                                   lambda c: c["id"] == created["id"] and c["status"] == "active")
+        assert taken["doctor"]["id"] == district.doctor.id
+
+        sent = post_sock.call("message:send", {"consultation_id": created["id"],
+                                               "body": "Pain 8/10", "client_key": str(uuid.uuid4())})
+        assert sent["ok"]
+        assert doctor_sock.wait_for("message:new")["body"] == "Pain 8/10"
+        doctor_sock.call("message:send", {"consultation_id": created["id"],
+                                          "body": "Aspirin 300 mg now", "client_key": str(uuid.uuid4())})
+        reply = post_sock.wait_for("message:new", lambda m: m["sender"]["role"] == "doctor")
+        assert reply["body"] == "Aspirin 300 mg now"
+
+        closed = doctor.post(f"/consultations/{created['id']}/close", json=close_body())
+        assert closed.status_code == 200
+        final = post_sock.wait_for("consultation:update", lambda c: c["status"] == "closed")
+        assert final["outcome"]["disposition"] == "referred_urgent"
+    finally:
+        post_sock.close()
+        doctor_sock.close()
+
+
+def test_connection_refused_without_session_or_from_a_foreign_origin(live_server, district):
+    anonymous = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        anonymous.connect(live_server.url, wait_timeout=5)
+    post = live_server.session("feldsher_a")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        post.socket(headers={"Origin": "http://evil.example"})
+    same_origin = post.socket(headers={"Origin": live_server.url})
+    try:
+        assert same_origin.wait_for("consultations:snapshot") == {"items": []}
+    finally:
+        same_origin.close()
+
+
+def test_long_polling_only_client_works(live_server, district):
+    """Pages must stay usable where websockets are blocked."""
+    post = live_server.session("feldsher_a")
+    sock = post.socket(transports=["polling"])
+    try:
+        assert sock.client.transport() == "polling"
+        sock.wait_for("consultations:snapshot")
+        created = post.post("/consultations", json=consultation_body()).json()
+        assert sock.wait_for("consultation:update")["id"] == created["id"]
+    finally:
+        sock.close()
