@@ -17,7 +17,7 @@
   function card(c, withClaim) {
     return t.el("li", { class: `consultation ${c.effective_priority}`, dataset: { id: c.id } },
       t.priorityBadge(c), " ", t.el("strong", {}, c.facility.name), " ",
-      t.el("span", { class: "meta" }, `${t.label("specialty", c.specialty)} · ${t.time(c.created_at)} · ${waitedMinutes(c)} min ${t.msg("waiting_for")}`),
+      t.el("span", { class: "meta" }, `${t.label("specialty", c.specialty)} · ${t.time(c.created_at)} · ${waitedMinutes(c)} ${t.msg("minutes_waiting")}`),
       t.el("div", {}, t.summary(c)),
       withClaim
         ? t.el("button", { type: "button", class: "claim", onclick: () => claim(c.id) }, t.msg("claim"))

@@ -42,7 +42,7 @@ MESSAGES = {
     "position": _l("Place in queue"),
     "doctor": _l("Doctor"),
     "you": _l("You"),
-    "waiting_for": _l("waiting"),
+    "minutes_waiting": _l("min waiting"),
     "outcome": _l("Outcome"),
     "recommendation": _l("Recommendation"),
     "follow_up_on": _l("Follow-up on"),

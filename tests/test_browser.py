@@ -1,0 +1,119 @@
+"""The users' own view: the post and the doctor in two headless Chromium contexts."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI, PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_as(browser, live_server, district):
+    """`open_as(username)` gives a page logged in through the login form."""
+    contexts = []
+
+    def _open(username):
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{live_server.url}/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#connection[data-state=online]")
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_path):
+    post = open_as("feldsher_a")
+    doctor = open_as("doctor_g")
+    assert post.url.endswith("/post") and doctor.url.endswith("/doctor")
+
+    # The post opens a request.
+    post.fill("input[name=age_years]", "61")
+    post.select_option("select[name=sex]", "female")
+    post.fill("textarea[name=complaint]", "Crushing chest pain since 30 minutes")
+    post.fill("input[name=hr]", "118")
+    post.fill("input[name=sbp]", "92")
+    post.fill("input[name=dbp]", "60")
+    post.select_option("select[name=priority]", "urgent")
+    post.click("#new-request button[type=submit]")
+    item = post.locator("#open-list li.consultation")
+    item.wait_for()
+    assert item.get_attribute("data-status") == "waiting"
+    consultation_id = item.get_attribute("data-id")
+
+    # It appears on the doctor's screen without a reload; the doctor takes it.
+    card = doctor.locator(f"#queue li[data-id='{consultation_id}']")
+    card.wait_for()
+    assert "Crushing chest pain" in card.inner_text()
+    card.locator("button.claim").click()
+    doctor.wait_for_url(re.compile(f"/consultations/{consultation_id}$"))
+
+    # The post's list follows by itself.
+    post.wait_for_selector(f"#open-list li[data-id='{consultation_id}'][data-status=active]")
+    post.click(f"#open-list li[data-id='{consultation_id}'] a")
+    post.wait_for_url(re.compile(f"/consultations/{consultation_id}$"))
+    post.wait_for_selector("#connection[data-state=online]")
+
+    # Chat both ways.
+    post.fill("#message-form textarea", "BP dropped to 85/55")
+    post.click("#message-form button[type=submit]")
+    doctor.wait_for_selector("#messages li.theirs >> text=BP dropped to 85/55")
+    doctor.fill("#message-form textarea", "Lay her flat, aspirin 300 mg, ambulance called")
+    doctor.click("#message-form button[type=submit]")
+    post.wait_for_selector("#messages li.theirs >> text=aspirin 300 mg")
+
+    # The doctor closes with a disposition, an ICD-10 code found by words, a recommendation.
+    doctor.select_option("select[name=disposition]", "ambulance_called")
+    doctor.fill("#icd-search", "myocardial infarction")
+    doctor.click("#icd-results button[data-code='I21.9']")
+    doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
+    doctor.fill("textarea[name=recommendation]", "Transfer to the district hospital by ambulance")
+    doctor.click("#close-form button[type=submit]")
+    doctor.wait_for_selector("#c-status[data-status=closed]")
+
+    # The post sees the outcome at once.
+    post.wait_for_selector("#c-outcome:not([hidden])")
+    outcome = post.inner_text("#c-outcome")
+    assert "Ambulance called" in outcome and "I21.9" in outcome
+    assert post.is_hidden("#message-form")
+    post.screenshot(path=str(tmp_path / "post-outcome.png"), full_page=True)
+
+
+def test_a_refused_request_shows_the_reason_and_sends_nothing(open_as):
+    post = open_as("feldsher_a")
+    post.fill("input[name=age_years]", "40")
+    post.fill("textarea[name=complaint]", "Fever")
+    post.fill("input[name=spo2]", "120")
+    post.click("#new-request button[type=submit]")
+    error = post.locator("#form-error")
+    error.wait_for(state="visible")
+    assert "vitals.spo2" in error.inner_text()
+    assert post.locator("#open-list li.consultation").count() == 0
