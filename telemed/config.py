@@ -60,7 +60,6 @@ class Settings:
     login_rate_limit: str = "10 per minute"
     allowed_origins: list[str] = field(default_factory=list)
     testing: bool = False
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -120,7 +119,6 @@ class Settings:
             "BABEL_DEFAULT_LOCALE": "en",
             "TESTING": self.testing,
             "TELEMED": self,
-            **self.extra,
         }
 
 

@@ -125,6 +125,20 @@ def _log(session: Session, consultation_id, actor: User | None, kind: str, **pay
     ))
 
 
+def _transition(session: Session, consultation_id: uuid.UUID, expected_status: str,
+                holder_id: int | None = None, **values) -> bool:
+    """The conditional UPDATE every transition is; True when this caller made the change."""
+    conditions = [Consultation.id == consultation_id, Consultation.status == expected_status]
+    if holder_id is not None:
+        conditions.append(Consultation.doctor_id == holder_id)
+    values.setdefault("updated_at", utcnow())
+    result = session.execute(
+        update(Consultation).where(*conditions).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 def _require_role(user: User, role: str) -> None:
     if user.role != role:
         raise Forbidden(_("Only a %(role)s can do this.", role=role))
@@ -199,14 +213,8 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
         if active >= limit:
             raise AtCapacity(_("You already hold %(count)s active consultations, the most allowed.",
                                count=active))
-        now = utcnow()
-        claimed = session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.status == "waiting")
-            .values(status="active", doctor_id=doctor.id, accepted_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed != 1:
+        if not _transition(session, consultation_id, "waiting", status="active",
+                           doctor_id=doctor.id, accepted_at=utcnow()):
             raise Conflict(_not_waiting_message("active"))
         _log(session, consultation_id, doctor, "accepted")
     session.refresh(consultation)
@@ -228,19 +236,11 @@ def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: 
     _require_role(doctor, "doctor")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
-        now = utcnow()
-        moved = session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.status == "active",
-                   Consultation.doctor_id == doctor.id)
-            .values(status="waiting", doctor_id=None, accepted_at=None, queued_at=now,
-                    updated_at=now, **changes)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if moved != 1:
+        if not _transition(session, consultation_id, "active", holder_id=doctor.id,
+                           status="waiting", doctor_id=None, accepted_at=None, queued_at=utcnow(),
+                           **changes):
             raise Conflict(_("You do not hold this consultation."))
-        _log(session, consultation_id, doctor, kind, reason=reason,
-             **{k: v for k, v in changes.items()})
+        _log(session, consultation_id, doctor, kind, reason=reason, **changes)
     session.refresh(consultation)
     notifier.consultation_changed(consultation, previous_doctor_id=doctor.id)
     return consultation
@@ -265,14 +265,8 @@ def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consul
     _require_role(user, "feldsher")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, user, consultation_id)
-        now = utcnow()
-        cancelled = session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.status == "waiting")
-            .values(status="cancelled", cancelled_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if cancelled != 1:
+        if not _transition(session, consultation_id, "waiting", status="cancelled",
+                           cancelled_at=utcnow()):
             raise Conflict(_("Only a waiting request can be cancelled; this one is %(status)s.",
                              status=consultation.status))
         _log(session, consultation_id, user, "cancelled", reason=reason)
@@ -287,14 +281,8 @@ def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
         now = utcnow()
-        closed = session.execute(
-            update(Consultation)
-            .where(Consultation.id == consultation_id, Consultation.status == "active",
-                   Consultation.doctor_id == doctor.id)
-            .values(status="closed", closed_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if closed != 1:
+        if not _transition(session, consultation_id, "active", holder_id=doctor.id,
+                           status="closed", closed_at=now):
             raise Conflict(_("You do not hold this consultation, so you cannot close it."))
         session.add(Outcome(
             consultation_id=consultation_id, doctor_id=doctor.id,
