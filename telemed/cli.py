@@ -53,8 +53,10 @@ def demo_data(force: bool) -> None:
 def serve(host: str, port: int) -> None:
     """Serve HTTP and Socket.IO with the configured async mode (eventlet by default)."""
     from telemed.extensions import socketio
+    from telemed.realtime import sweeper
 
     app = current_app._get_current_object()
+    sweeper.start(app)
     app.logger.info("telemed serving on http://%s:%s (%s)", host, port, socketio.async_mode)
     socketio.run(app, host=host, port=port, use_reloader=False, log_output=True,
                  allow_unsafe_werkzeug=True)

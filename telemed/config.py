@@ -56,6 +56,8 @@ class Settings:
     escalation_routine_s: int = 3600
     doctor_grace_s: int = 120
     max_active_per_doctor: int = 3
+    sweep_interval_s: int = 5
+    connection_stale_s: int = 30
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
     allowed_origins: list[str] = field(default_factory=list)
@@ -86,6 +88,8 @@ class Settings:
             escalation_routine_s=_int_env("TELEMED_ESCALATION_ROUTINE_S", 3600),
             doctor_grace_s=_int_env("TELEMED_DOCTOR_GRACE_S", 120),
             max_active_per_doctor=_int_env("TELEMED_MAX_ACTIVE_PER_DOCTOR", 3),
+            sweep_interval_s=max(_int_env("TELEMED_SWEEP_INTERVAL_S", 5), 1),
+            connection_stale_s=max(_int_env("TELEMED_CONNECTION_STALE_S", 30), 3),
             ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
             login_rate_limit=os.environ.get("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
             allowed_origins=[

@@ -16,7 +16,8 @@ def test_full_consultation_flow_live(live_server, district):
     doctor_sock = doctor.socket()
     try:
         assert post_sock.wait_for("consultations:snapshot")["items"] == []
-        assert doctor_sock.wait_for("queue:snapshot") == {"waiting": [], "active": []}
+        assert doctor_sock.wait_for("queue:snapshot") == {"waiting": [], "active": [],
+                                                       "presence": "available"}
 
         created = post.post("/consultations", json=consultation_body()).json()
         offered = doctor_sock.wait_for("queue:upsert", lambda c: c["id"] == created["id"])

@@ -324,11 +324,14 @@ class ConsultationSchema(Schema):
     doctor = fields.Nested(PersonSchema, allow_none=True)
     created_at = UTCDateTimeField()
     queued_at = UTCDateTimeField()
+    escalated_at = UTCDateTimeField(allow_none=True)
     accepted_at = UTCDateTimeField(allow_none=True)
     closed_at = UTCDateTimeField(allow_none=True)
     cancelled_at = UTCDateTimeField(allow_none=True)
     outcome = fields.Nested(OutcomeSchema, allow_none=True)
     queue_position = fields.Method("_queue_position")
+    estimated_wait_s = fields.Method("_estimated_wait_s")
+    doctors_available = fields.Method("_doctors_available")
 
     def _patient(self, consultation) -> dict:
         return {
@@ -340,12 +343,17 @@ class ConsultationSchema(Schema):
         }
 
     def _queue_position(self, consultation):
-        positions = self.context_positions or {}
-        return positions.get(consultation.id)
+        return self.queue.positions.get(consultation.id) if self.queue else None
 
-    def __init__(self, *args, positions: dict | None = None, **kwargs):
+    def _estimated_wait_s(self, consultation):
+        return self.queue.estimated_wait_s(consultation) if self.queue else None
+
+    def _doctors_available(self, consultation):
+        return self.queue.doctors_available(consultation) if self.queue else None
+
+    def __init__(self, *args, queue=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.context_positions = positions
+        self.queue = queue
 
 
 class ConsultationDetailSchema(ConsultationSchema):

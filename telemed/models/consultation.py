@@ -13,7 +13,7 @@ from telemed.db import UTCDateTime, utcnow
 from telemed.extensions import db
 from telemed.models.staff import Facility, User, _in
 from telemed.models.vocabulary import (
-    DISPOSITIONS, EVENT_KINDS, PRIORITIES, SEXES, SPECIALTIES, STATUSES,
+    ATTACHMENT_TYPES, DISPOSITIONS, EVENT_KINDS, PRIORITIES, SEXES, SPECIALTIES, STATUSES,
 )
 
 MAX_ESCALATION_LEVEL = 2
@@ -63,6 +63,8 @@ class Consultation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When it last entered the waiting queue: creation, or a release or transfer.
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the last escalation step was taken; the next one is measured from here (or queued_at).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -111,9 +113,29 @@ class Message(db.Model):
     sender_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     body: Mapped[str] = mapped_column(Text)
     client_key: Mapped[uuid.UUID] = mapped_column(Uuid)
+    attachment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("attachments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     sender: Mapped[User] = relationship()
+    attachment: Mapped["Attachment | None"] = relationship()
+
+
+class Attachment(db.Model):
+    """An ECG photo or a PDF a participant sent; the bytes live in the instance folder."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        CheckConstraint(_in("content_type", ATTACHMENT_TYPES), name="attachment_content_type"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    consultation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consultations.id"), index=True)
+    uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Outcome(db.Model):

@@ -82,7 +82,7 @@ class User(UserMixin, db.Model):
 
 
 class Presence(db.Model):
-    """A doctor's chosen status and open connection count; `offline` when nothing is open."""
+    """A doctor's presence as others see it: their chosen status while connected, else offline."""
 
     __tablename__ = "presence"
     __table_args__ = (CheckConstraint(_in("status", PRESENCE_STATUSES), name="presence_status"),)
@@ -90,6 +90,22 @@ class Presence(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="offline")
     chosen_status: Mapped[str] = mapped_column(String(16), default="available")
-    connections: Mapped[int] = mapped_column(Integer, default=0)
-    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the doctor's last connection went away; the grace period runs from here.
+    offline_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PresenceConnection(db.Model):
+    """One open Socket.IO connection of a doctor, kept alive by its server's heartbeat.
+
+    A server killed without warning leaves its rows behind; they go stale and the sweep removes
+    them, so a doctor is never shown online by a connection that no longer exists.
+    """
+
+    __tablename__ = "presence_connections"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    server_id: Mapped[str] = mapped_column(String(64), index=True)
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,7 @@ DISPOSITIONS = (
     "ambulance_called", "hospitalized", "died", "other",
 )
 PRESENCE_STATUSES = ("available", "away", "offline")
+ATTACHMENT_TYPES = ("image/jpeg", "image/png", "application/pdf")
 
 # Event kinds written to consultation_events.
 EVENT_KINDS = (

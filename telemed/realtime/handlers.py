@@ -57,14 +57,14 @@ def on_connect(auth=None):
     for room in rooms_for(current_user):
         join_room(room)
     if current_user.role == "doctor":
-        presence.connected(current_user)
+        presence.connected(current_user, request.sid)
     _send_snapshot()
 
 
 @socketio.on("disconnect")
 def on_disconnect(reason=None):
     if current_user.is_authenticated and current_user.role == "doctor":
-        presence.disconnected(current_user)
+        presence.disconnected(current_user, request.sid)
 
 
 @socketio.on("consultation:accept")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from telemed.extensions import socketio
 from telemed.models import Consultation, Message, User
-from telemed.services.representation import consultation_payload, message_payload
+from telemed.services.representation import (
+    QueueContext, consultation_payload, message_payload, waiting_consultations,
+)
 
 
 def user_room(user_id: int) -> str:
@@ -73,6 +75,16 @@ class Notifier:
         elif left_queue_reason is not None:
             self._emit("queue:remove", {"id": str(consultation.id), "reason": left_queue_reason},
                        DOCTORS_ROOM)
+        if consultation.status == "waiting" or left_queue_reason is not None:
+            self._queue_moved(except_id=consultation.id)
+
+    def _queue_moved(self, except_id) -> None:
+        """The queue changed: tell each waiting request's post its new place and expected wait."""
+        queue = QueueContext.now()
+        for waiting in waiting_consultations():
+            if waiting.id != except_id:
+                self._emit("consultation:update", consultation_payload(waiting, queue),
+                           facility_room(waiting.facility_id))
 
     def message_sent(self, message: Message, consultation: Consultation) -> None:
         """Deliver a chat message to the consultation's participants."""

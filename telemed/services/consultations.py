@@ -21,6 +21,8 @@ from telemed.extensions import db
 from telemed.models import Consultation, ConsultationEvent, Outcome, User
 from telemed.realtime.notifier import notifier
 from telemed.services import audit
+from telemed.services.news2 import score as news2_score
+from telemed.services.news2 import triaged_priority
 from telemed.services.representation import QUEUE_ORDER
 
 
@@ -118,17 +120,19 @@ def facility_open_consultations(facility_id: int) -> list[Consultation]:
 # ---------------------------------------------------------------------------- transitions
 
 
-def _log(session: Session, consultation_id, actor: User | None, kind: str, **payload) -> None:
+def log_event(session: Session, consultation_id, actor: User | None, kind: str, **payload) -> None:
+    """Append one row to the consultation's event log (in the caller's transaction)."""
     session.add(ConsultationEvent(
         consultation_id=consultation_id, actor_id=actor.id if actor else None, kind=kind,
         payload=payload,
     ))
 
 
-def _transition(session: Session, consultation_id: uuid.UUID, expected_status: str,
-                holder_id: int | None = None, **values) -> bool:
+def transition(session: Session, consultation_id: uuid.UUID, expected_status: str,
+               *conditions, holder_id: int | None = None, **values) -> bool:
     """The conditional UPDATE every transition is; True when this caller made the change."""
-    conditions = [Consultation.id == consultation_id, Consultation.status == expected_status]
+    conditions = [Consultation.id == consultation_id, Consultation.status == expected_status,
+                  *conditions]
     if holder_id is not None:
         conditions.append(Consultation.doctor_id == holder_id)
     values.setdefault("updated_at", utcnow())
@@ -153,6 +157,7 @@ def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool
     if existing is not None:
         return existing, False
     patient = data["patient"]
+    news2 = news2_score(patient.get("age_years"), data.get("vitals") or {})
     try:
         with write_transaction(db.session) as session:
             now = utcnow()
@@ -162,14 +167,16 @@ def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool
                 patient_age_months=patient.get("age_months"), patient_sex=patient["sex"],
                 patient_iin=patient.get("iin"), patient_ref=patient.get("ref"),
                 complaint=data["complaint"], vitals=data.get("vitals") or {},
-                priority=data["priority"], effective_priority=data["priority"],
+                priority=data["priority"], news2=news2,
+                effective_priority=triaged_priority(data["priority"], news2),
                 specialty=data["specialty"], status="waiting", escalation_level=0,
                 created_at=now, queued_at=now, updated_at=now,
             )
             session.add(consultation)
             session.flush()
-            _log(session, consultation.id, requester, "created", priority=data["priority"],
-                 specialty=data["specialty"])
+            log_event(session, consultation.id, requester, "created", priority=data["priority"],
+                      effective_priority=consultation.effective_priority,
+                      specialty=data["specialty"], news2=news2["score"] if news2 else None)
     except IntegrityError:
         # The same key raced in from a retry on another connection: the first one stands.
         existing = _by_client_key(requester, data["client_key"])
@@ -213,13 +220,19 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
         if active >= limit:
             raise AtCapacity(_("You already hold %(count)s active consultations, the most allowed.",
                                count=active))
-        if not _transition(session, consultation_id, "waiting", status="active",
+        if not transition(session, consultation_id, "waiting", status="active",
                            doctor_id=doctor.id, accepted_at=utcnow()):
             raise Conflict(_not_waiting_message("active"))
-        _log(session, consultation_id, doctor, "accepted")
+        log_event(session, consultation_id, doctor, "accepted")
     session.refresh(consultation)
     notifier.consultation_changed(consultation, left_queue_reason="accepted")
     return consultation
+
+
+def requeue_values(**changes) -> dict:
+    """The column values of a consultation going back to the waiting queue."""
+    return dict(status="waiting", doctor_id=None, accepted_at=None, queued_at=utcnow(),
+                escalated_at=None, **changes)
 
 
 def _not_waiting_message(status: str) -> str:
@@ -236,11 +249,10 @@ def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: 
     _require_role(doctor, "doctor")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
-        if not _transition(session, consultation_id, "active", holder_id=doctor.id,
-                           status="waiting", doctor_id=None, accepted_at=None, queued_at=utcnow(),
-                           **changes):
+        if not transition(session, consultation_id, "active", holder_id=doctor.id,
+                          **requeue_values(**changes)):
             raise Conflict(_("You do not hold this consultation."))
-        _log(session, consultation_id, doctor, kind, reason=reason, **changes)
+        log_event(session, consultation_id, doctor, kind, reason=reason, **changes)
     session.refresh(consultation)
     notifier.consultation_changed(consultation, previous_doctor_id=doctor.id)
     return consultation
@@ -265,11 +277,11 @@ def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consul
     _require_role(user, "feldsher")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, user, consultation_id)
-        if not _transition(session, consultation_id, "waiting", status="cancelled",
+        if not transition(session, consultation_id, "waiting", status="cancelled",
                            cancelled_at=utcnow()):
             raise Conflict(_("Only a waiting request can be cancelled; this one is %(status)s.",
                              status=consultation.status))
-        _log(session, consultation_id, user, "cancelled", reason=reason)
+        log_event(session, consultation_id, user, "cancelled", reason=reason)
     session.refresh(consultation)
     notifier.consultation_changed(consultation, left_queue_reason="cancelled")
     return consultation
@@ -281,7 +293,7 @@ def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
         now = utcnow()
-        if not _transition(session, consultation_id, "active", holder_id=doctor.id,
+        if not transition(session, consultation_id, "active", holder_id=doctor.id,
                            status="closed", closed_at=now):
             raise Conflict(_("You do not hold this consultation, so you cannot close it."))
         session.add(Outcome(
@@ -290,7 +302,7 @@ def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
             recommendation=data["recommendation"], follow_up_on=data.get("follow_up_on"),
             created_at=now,
         ))
-        _log(session, consultation_id, doctor, "closed", disposition=data["disposition"],
+        log_event(session, consultation_id, doctor, "closed", disposition=data["disposition"],
              icd10=data["icd10"])
     session.refresh(consultation)
     notifier.consultation_changed(consultation)

@@ -1,65 +1,134 @@
-"""Doctors' presence: the status they choose, and offline when no connection is open."""
+"""Doctors' presence: the status they choose while connected, `offline` when no connection is open.
+
+Each open connection is a `presence_connections` row that its server process refreshes on every
+sweep. A process that dies (SIGKILL, power loss) stops refreshing; its rows go stale and the sweep
+removes them, so presence survives crashes and works across several server processes.
+"""
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.errors import Forbidden
 from telemed.extensions import db
-from telemed.models import Presence, User
+from telemed.models import Presence, PresenceConnection, User
 from telemed.realtime.notifier import notifier
 
+# Identifies this server process's connections.
+SERVER_ID = uuid.uuid4().hex
 
-def _row(session, user: User) -> Presence:
-    presence = session.get(Presence, user.id)
+
+def _presence_row(session, user_id: int) -> Presence:
+    presence = session.get(Presence, user_id)
     if presence is None:
-        presence = Presence(user_id=user.id, status="offline", chosen_status="available",
-                            connections=0)
+        presence = Presence(user_id=user_id, status="offline", chosen_status="available",
+                            offline_since=utcnow())
         session.add(presence)
     return presence
 
 
-def _effective(presence: Presence) -> str:
-    return presence.chosen_status if presence.connections > 0 else "offline"
+def _recompute(session, user_id: int) -> tuple[str, str]:
+    """Set a doctor's visible status from their connections; (before, after)."""
+    presence = _presence_row(session, user_id)
+    before = presence.status
+    connected = session.scalar(
+        select(func.count()).select_from(PresenceConnection)
+        .where(PresenceConnection.user_id == user_id)
+    )
+    presence.status = presence.chosen_status if connected else "offline"
+    if presence.status == "offline" and before != "offline":
+        presence.offline_since = utcnow()
+    elif presence.status != "offline":
+        presence.offline_since = None
+    presence.updated_at = utcnow()
+    return before, presence.status
 
 
-def _update(user: User, change) -> str:
+def _require_doctor(user: User) -> None:
     if user.role != "doctor":
         raise Forbidden(_("Only doctors have a presence."))
-    with write_transaction(db.session) as session:
-        presence = _row(session, user)
-        before = presence.status
-        change(presence)
-        presence.status = _effective(presence)
-        presence.updated_at = presence.last_seen_at = utcnow()
-        after = presence.status
-    if after != before:
-        notifier.presence_changed(user.id, after)
-    return after
 
 
 def set_status(user: User, status: str) -> str:
     """The doctor chooses `available` or `away`; returns the status others now see."""
-    def choose(presence):
-        presence.chosen_status = status
-    return _update(user, choose)
+    _require_doctor(user)
+    with write_transaction(db.session) as session:
+        _presence_row(session, user.id).chosen_status = status
+        before, after = _recompute(session, user.id)
+    if before != after:
+        notifier.presence_changed(user.id, after)
+    return after
 
 
-def connected(user: User) -> str:
-    """A connection of this doctor opened."""
-    def opened(presence):
-        presence.connections = presence.connections + 1
-    return _update(user, opened)
+def connected(user: User, sid: str) -> str:
+    """A connection of this doctor opened on this server process."""
+    _require_doctor(user)
+    with write_transaction(db.session) as session:
+        session.merge(PresenceConnection(sid=sid, user_id=user.id, server_id=SERVER_ID,
+                                         connected_at=utcnow(), seen_at=utcnow()))
+        session.flush()
+        before, after = _recompute(session, user.id)
+    if before != after:
+        notifier.presence_changed(user.id, after)
+    return after
 
 
-def disconnected(user: User) -> str:
+def disconnected(user: User, sid: str) -> str:
     """A connection of this doctor closed."""
-    def closed(presence):
-        presence.connections = max(presence.connections - 1, 0)
-    return _update(user, closed)
+    _require_doctor(user)
+    with write_transaction(db.session) as session:
+        session.execute(delete(PresenceConnection).where(PresenceConnection.sid == sid))
+        before, after = _recompute(session, user.id)
+    if before != after:
+        notifier.presence_changed(user.id, after)
+    return after
+
+
+def heartbeat_and_expire(stale_after_s: int) -> list[int]:
+    """Refresh this process's connections, drop other processes' stale ones; doctors now offline."""
+    now = utcnow()
+    with write_transaction(db.session) as session:
+        session.execute(update(PresenceConnection)
+                        .where(PresenceConnection.server_id == SERVER_ID).values(seen_at=now))
+        stale_users = set(session.scalars(
+            select(PresenceConnection.user_id)
+            .where(PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s))
+        ))
+        session.execute(delete(PresenceConnection).where(
+            PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)))
+        changes = {user_id: _recompute(session, user_id) for user_id in stale_users}
+    gone = []
+    for user_id, (before, after) in changes.items():
+        if before != after:
+            notifier.presence_changed(user_id, after)
+            gone.append(user_id)
+    return gone
 
 
 def status_of(user_id: int) -> str:
     """The presence others see for this doctor."""
     return db.session.scalar(select(Presence.status).where(Presence.user_id == user_id)) or "offline"
+
+
+def chosen_status_of(user_id: int) -> str:
+    """The status a doctor chose for when they are connected (`available` until they choose)."""
+    chosen = db.session.scalar(select(Presence.chosen_status).where(Presence.user_id == user_id))
+    return chosen or "available"
+
+
+def doctors_on_duty() -> list[dict]:
+    """Every active doctor with the presence others see, available first."""
+    rows = db.session.execute(
+        select(User, Presence.status)
+        .outerjoin(Presence, Presence.user_id == User.id)
+        .where(User.role == "doctor", User.active)
+        .order_by(User.full_name)
+    ).all()
+    order = {"available": 0, "away": 1, "offline": 2}
+    doctors = [{"user_id": user.id, "full_name": user.full_name, "specialties": user.specialties,
+                "status": status or "offline"} for user, status in rows]
+    return sorted(doctors, key=lambda d: order[d["status"]])

@@ -1,7 +1,10 @@
 """The JSON shapes of DESIGN.md, shared by the HTTP API and the Socket.IO events."""
 from __future__ import annotations
 
-from sqlalchemy import case, func, or_, and_, select
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import case, select
 
 from telemed.api.schemas import (
     ConsultationDetailSchema, ConsultationSchema, MessageSchema, UserSchema,
@@ -15,48 +18,67 @@ PRIORITY_RANK = case({p: i for i, p in enumerate(PRIORITIES)}, value=Consultatio
 QUEUE_ORDER = (PRIORITY_RANK, Consultation.created_at, Consultation.id)
 
 
-def queue_position(consultation: Consultation) -> int | None:
-    """1-based place in the whole waiting queue, or None when not waiting."""
-    if consultation.status != "waiting":
-        return None
-    rank = PRIORITIES.index(consultation.effective_priority)
-    ahead = db.session.scalar(
-        select(func.count()).select_from(Consultation).where(
-            Consultation.status == "waiting",
-            or_(
-                PRIORITY_RANK < rank,
-                and_(PRIORITY_RANK == rank, Consultation.created_at < consultation.created_at),
-            ),
+@dataclass
+class QueueContext:
+    """What a waiting consultation's place and expected wait are computed from, read once."""
+
+    positions: dict
+    median_accept_s: dict
+    available: dict
+
+    @classmethod
+    def now(cls) -> "QueueContext":
+        """The queue as it stands."""
+        from telemed.services.routing import available_doctors_by_specialty, median_time_to_accept_s
+
+        ids = db.session.scalars(
+            select(Consultation.id).where(Consultation.status == "waiting").order_by(*QUEUE_ORDER)
         )
-    )
-    return ahead + 1
+        return cls(
+            positions={cid: place for place, cid in enumerate(ids, start=1)},
+            median_accept_s={p: median_time_to_accept_s(p) for p in PRIORITIES},
+            available=available_doctors_by_specialty(),
+        )
+
+    def doctors_available(self, consultation: Consultation) -> int | None:
+        """Available doctors eligible for a waiting consultation."""
+        if consultation.status != "waiting":
+            return None
+        if consultation.specialty == "general" or consultation.escalation_level > 0:
+            return self.available.get("*", 0)
+        return self.available.get(consultation.specialty, 0)
+
+    def estimated_wait_s(self, consultation: Consultation) -> int | None:
+        """Recent median time-to-accept for its priority, times the rounds of doctors ahead of it."""
+        position = self.positions.get(consultation.id)
+        doctors = self.doctors_available(consultation)
+        median = self.median_accept_s.get(consultation.effective_priority)
+        if position is None or not doctors or median is None:
+            return None
+        return int(median * math.ceil(position / doctors))
 
 
-def queue_positions() -> dict:
-    """Every waiting consultation's place in the queue."""
-    ids = db.session.scalars(
-        select(Consultation.id).where(Consultation.status == "waiting").order_by(*QUEUE_ORDER)
-    )
-    return {cid: place for place, cid in enumerate(ids, start=1)}
+def waiting_consultations() -> list[Consultation]:
+    """The whole waiting queue, in queue order."""
+    return db.session.scalars(
+        select(Consultation).where(Consultation.status == "waiting").order_by(*QUEUE_ORDER)
+    ).all()
 
 
-def consultation_payload(consultation: Consultation, positions: dict | None = None) -> dict:
+def consultation_payload(consultation: Consultation, queue: QueueContext | None = None) -> dict:
     """One consultation as the API and the events carry it."""
-    if positions is None:
-        positions = {consultation.id: queue_position(consultation)}
-    return ConsultationSchema(positions=positions).dump(consultation)
+    return ConsultationSchema(queue=queue or QueueContext.now()).dump(consultation)
 
 
 def consultation_list_payload(consultations) -> list[dict]:
-    """Several consultations, with queue positions computed once."""
-    schema = ConsultationSchema(positions=queue_positions())
+    """Several consultations, with the queue read once."""
+    schema = ConsultationSchema(queue=QueueContext.now())
     return [schema.dump(c) for c in consultations]
 
 
 def consultation_detail_payload(consultation: Consultation) -> dict:
     """One consultation with its event log."""
-    positions = {consultation.id: queue_position(consultation)}
-    return ConsultationDetailSchema(positions=positions).dump(consultation)
+    return ConsultationDetailSchema(queue=QueueContext.now()).dump(consultation)
 
 
 def message_payload(message: Message) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from telemed.models import User
+from telemed.services import presence
 from telemed.services.consultations import doctor_queue, facility_open_consultations
 from telemed.services.representation import consultation_list_payload
 
@@ -10,7 +11,8 @@ def queue_snapshot(doctor: User) -> dict:
     """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
     waiting, active = doctor_queue(doctor)
     return {"waiting": consultation_list_payload(waiting),
-            "active": consultation_list_payload(active)}
+            "active": consultation_list_payload(active),
+            "presence": presence.chosen_status_of(doctor.id)}
 
 
 def post_snapshot(user: User) -> dict:

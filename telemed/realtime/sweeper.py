@@ -1,0 +1,28 @@
+"""The background sweep of a serving process: presence heartbeat, escalation, grace requeue."""
+from __future__ import annotations
+
+from flask import Flask
+
+from telemed.extensions import db, socketio
+
+
+def run_forever(app: Flask) -> None:
+    """Sweep every TELEMED_SWEEP_INTERVAL_S seconds until the process ends; never dies on an error."""
+    from telemed.services.routing import sweep
+
+    interval = app.config["TELEMED"].sweep_interval_s
+    while True:
+        socketio.sleep(interval)
+        with app.app_context():
+            try:
+                sweep()
+            except Exception:  # a failed pass must not stop the next one
+                app.logger.exception("sweep failed")
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+
+def start(app: Flask):
+    """Start the sweep as a Socket.IO background task (a green thread under eventlet)."""
+    return socketio.start_background_task(run_forever, app)
