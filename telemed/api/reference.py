@@ -26,6 +26,13 @@ def set_presence():
     return jsonify({"user_id": current_user.id, "status": presence.set_status(current_user, data["status"])})
 
 
+@bp.get("/presence")
+@roles_required("doctor", "admin")
+def doctors_on_duty():
+    items = presence.doctors_on_duty()
+    return page(items, len(items))
+
+
 @bp.get("/icd10")
 @roles_required()
 def icd10():

@@ -35,34 +35,34 @@ def escalation_threshold_s(priority: str) -> int:
 def escalate_overdue() -> list[Consultation]:
     """Raise every waiting request whose wait passed its threshold by one step (at most 2)."""
     now = utcnow()
-    candidates = db.session.scalars(
-        select(Consultation).where(Consultation.status == "waiting",
-                                   Consultation.escalation_level < MAX_ESCALATION_LEVEL)
+    # Plain rows, not ORM objects: the values the UPDATE expects must be the ones read here, not
+    # ones reloaded after another sweeper committed (objects expire when a transaction commits).
+    candidates = db.session.execute(
+        select(Consultation.id, Consultation.priority, Consultation.news2,
+               Consultation.effective_priority, Consultation.escalation_level,
+               Consultation.queued_at, Consultation.escalated_at)
+        .where(Consultation.status == "waiting",
+               Consultation.escalation_level < MAX_ESCALATION_LEVEL)
     ).all()
-    due = [c for c in candidates
-           if now - (c.escalated_at or c.queued_at)
-           >= timedelta(seconds=escalation_threshold_s(c.effective_priority))]
-    escalated = []
+    due = [row for row in candidates
+           if now - (row.escalated_at or row.queued_at)
+           >= timedelta(seconds=escalation_threshold_s(row.effective_priority))]
     if not due:
-        return escalated
+        return []
+    escalated = []
     with write_transaction(db.session) as session:
-        for consultation in due:
-            level = consultation.escalation_level + 1
-            priority = raise_priority(
-                triaged_priority(consultation.priority, consultation.news2), level
-            )
-            waited = int((now - consultation.queued_at).total_seconds())
-            # The level in the WHERE makes a second sweeper's identical UPDATE match nothing.
-            if transition(session, consultation.id, "waiting",
-                          Consultation.escalation_level == consultation.escalation_level,
+        for row in due:
+            level = row.escalation_level + 1
+            priority = raise_priority(triaged_priority(row.priority, row.news2), level)
+            # The level read above, in the WHERE, makes a second sweeper's UPDATE match nothing.
+            if transition(session, row.id, "waiting",
+                          Consultation.escalation_level == row.escalation_level,
                           escalation_level=level, effective_priority=priority, escalated_at=now):
-                log_event(session, consultation.id, None, "escalated", level=level,
-                          effective_priority=priority, waited_s=waited)
-                escalated.append(consultation)
-    for consultation in escalated:
-        db.session.refresh(consultation)
-        notifier.consultation_changed(consultation)
-    return escalated
+                log_event(session, row.id, None, "escalated", level=level,
+                          effective_priority=priority,
+                          waited_s=int((now - row.queued_at).total_seconds()))
+                escalated.append(row.id)
+    return _notify_each(escalated)
 
 
 def release_offline_doctors() -> list[Consultation]:
@@ -70,8 +70,8 @@ def release_offline_doctors() -> list[Consultation]:
     grace = timedelta(seconds=current_app.config["TELEMED"].doctor_grace_s)
     cutoff = utcnow() - grace
     # A doctor who never connected counts as offline since they took the consultation.
-    stranded = db.session.scalars(
-        select(Consultation)
+    stranded = db.session.execute(
+        select(Consultation.id, Consultation.doctor_id)
         .outerjoin(Presence, Presence.user_id == Consultation.doctor_id)
         .where(
             Consultation.status == "active",
@@ -83,17 +83,23 @@ def release_offline_doctors() -> list[Consultation]:
     ).all()
     released = []
     with write_transaction(db.session) as session:
-        for consultation in stranded:
-            doctor_id = consultation.doctor_id
-            if transition(session, consultation.id, "active", holder_id=doctor_id,
+        for consultation_id, doctor_id in stranded:
+            # holder_id as read above: if another doctor holds it by now, this matches nothing.
+            if transition(session, consultation_id, "active", holder_id=doctor_id,
                           **requeue_values()):
-                log_event(session, consultation.id, None, "released", reason="doctor_offline",
+                log_event(session, consultation_id, None, "released", reason="doctor_offline",
                           doctor_id=doctor_id)
-                released.append((consultation, doctor_id))
-    for consultation, doctor_id in released:
-        db.session.refresh(consultation)
-        notifier.consultation_changed(consultation, previous_doctor_id=doctor_id)
-    return [consultation for consultation, _ in released]
+                released.append((consultation_id, doctor_id))
+    return _notify_each([cid for cid, _ in released], dict(released))
+
+
+def _notify_each(consultation_ids: list, previous_doctors: dict | None = None) -> list[Consultation]:
+    consultations = [db.session.get(Consultation, cid) for cid in consultation_ids]
+    for consultation in consultations:
+        notifier.consultation_changed(
+            consultation, previous_doctor_id=(previous_doctors or {}).get(consultation.id)
+        )
+    return consultations
 
 
 @dataclass
