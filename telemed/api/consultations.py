@@ -1,15 +1,18 @@
 """Consultations, their lifecycle transitions and their chat."""
 import uuid
 
-from flask import jsonify, request
+from flask import jsonify, request, send_file
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from telemed.api.blueprint import bp
-from telemed.api.common import json_body, page, query_args, roles_required
+from telemed.api.common import json_body, page, query_args, roles_required, validated
 from telemed.api.schemas import (
-    CloseSchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
+    AttachmentFormSchema, CloseSchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
     ReasonSchema, TransferSchema,
 )
+from telemed.errors import ValidationFailed
+from telemed.services import attachments
 from telemed.services import consultations as service
 from telemed.services import messages
 from telemed.services.representation import (
@@ -90,3 +93,32 @@ def send_message(consultation_id: uuid.UUID):
         current_user, consultation_id, data["body"], data["client_key"]
     )
     return jsonify(message_payload(message)), 201 if created else 200
+
+
+@bp.post("/consultations/<uuid:consultation_id>/attachments")
+@roles_required("feldsher", "doctor")
+def upload_attachment(consultation_id: uuid.UUID):
+    # Larger than the 1 MB JSON limit: the file may be 5 MB, plus the multipart envelope.
+    request.max_content_length = attachments.MAX_BYTES + 64 * 1024
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed(_("Attach a file in the `file` field."),
+                               {"file": [_("Missing data for required field.")]})
+    form = validated(AttachmentFormSchema(), request.form.to_dict())
+    data = upload.read(attachments.MAX_BYTES + 1)
+    message, created = attachments.add_attachment(
+        current_user, consultation_id, upload.filename, upload.mimetype, data,
+        form["client_key"], form["body"],
+    )
+    return jsonify(message_payload(message)), 201 if created else 200
+
+
+@bp.get("/attachments/<uuid:attachment_id>")
+@roles_required()
+def download_attachment(attachment_id: uuid.UUID):
+    attachment, path = attachments.open_attachment(current_user, attachment_id, request.remote_addr)
+    response = send_file(path, mimetype=attachment.content_type, download_name=attachment.filename,
+                         as_attachment=attachment.content_type == "application/pdf")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

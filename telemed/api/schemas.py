@@ -206,6 +206,11 @@ class MessageCreateSchema(StrictSchema):
     client_key = fields.UUID(required=True)
 
 
+class AttachmentFormSchema(StrictSchema):
+    client_key = fields.UUID(required=True)
+    body = Text(MAX_REASON, load_default=None, allow_none=True)
+
+
 class SocketMessageSchema(MessageCreateSchema):
     consultation_id = fields.UUID(required=True)
 
@@ -360,6 +365,14 @@ class ConsultationDetailSchema(ConsultationSchema):
     events = fields.List(fields.Nested(EventSchema))
 
 
+class AttachmentSchema(Schema):
+    id = fields.UUID()
+    filename = fields.String()
+    content_type = fields.String()
+    size_bytes = fields.Integer()
+    url = fields.Function(lambda a: f"/api/v1/attachments/{a.id}")
+
+
 class MessageSchema(Schema):
     id = fields.UUID()
     consultation_id = fields.UUID()
@@ -367,7 +380,7 @@ class MessageSchema(Schema):
     body = fields.String()
     client_key = fields.UUID()
     created_at = UTCDateTimeField()
-    attachment = fields.Constant(None)
+    attachment = fields.Nested(AttachmentSchema, allow_none=True)
 
 
 class PresenceOutSchema(Schema):

@@ -42,24 +42,17 @@ def list_messages(user: User, consultation_id: uuid.UUID) -> list[Message]:
 def send_message(user: User, consultation_id: uuid.UUID, body: str,
                  client_key: uuid.UUID) -> tuple[Message, bool]:
     """Post a message; the same client_key again returns the stored message and writes nothing."""
-    existing = _by_client_key(user, client_key)
+    existing = message_by_client_key(user, client_key)
     if existing is not None:
         return existing, False
     try:
         with write_transaction(db.session) as session:
-            consultation = _visible(user, consultation_id)
-            if not _is_participant(user, consultation):
-                raise Forbidden(
-                    _("Only the post and the doctor holding the consultation can write here.")
-                )
-            if not consultation.is_open:
-                raise Conflict(_("This consultation is %(status)s; the chat is closed.",
-                                 status=consultation.status))
+            consultation = check_can_write(session, user, consultation_id)
             message = Message(consultation_id=consultation_id, sender_id=user.id, body=body,
                               client_key=client_key)
             session.add(message)
     except IntegrityError:
-        existing = _by_client_key(user, client_key)
+        existing = message_by_client_key(user, client_key)
         if existing is None:
             raise
         return existing, False
@@ -67,7 +60,19 @@ def send_message(user: User, consultation_id: uuid.UUID, body: str,
     return message, True
 
 
-def _by_client_key(user: User, client_key: uuid.UUID) -> Message | None:
+def check_can_write(session, user: User, consultation_id: uuid.UUID) -> Consultation:
+    """The consultation, if this user may write in its chat now; NotFound, Forbidden or Conflict."""
+    consultation = _visible(user, consultation_id)
+    if not _is_participant(user, consultation):
+        raise Forbidden(_("Only the post and the doctor holding the consultation can write here."))
+    if not consultation.is_open:
+        raise Conflict(_("This consultation is %(status)s; the chat is closed.",
+                         status=consultation.status))
+    return consultation
+
+
+def message_by_client_key(user: User, client_key: uuid.UUID) -> Message | None:
+    """The message this user already sent with this key, if any."""
     return db.session.scalar(
         select(Message).where(Message.sender_id == user.id, Message.client_key == client_key)
     )

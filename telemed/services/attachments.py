@@ -1,0 +1,124 @@
+"""ECG photos and documents sent in a consultation's chat: JPEG, PNG or PDF, recognised by content."""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+from werkzeug.utils import secure_filename
+
+from telemed.db import write_transaction
+from telemed.errors import NotFound, ValidationFailed
+from telemed.extensions import db
+from telemed.models import Attachment, Consultation, Message, User
+from telemed.realtime.notifier import notifier
+from telemed.services import audit
+from telemed.services.messages import check_can_write, message_by_client_key
+
+MAX_BYTES = 5 * 1024 * 1024
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"%PDF-", "application/pdf"),
+)
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type the bytes really are (JPEG, PNG, PDF), or None."""
+    for signature, content_type in _SIGNATURES:
+        if data.startswith(signature):
+            return content_type
+    return None
+
+
+def storage_dir() -> Path:
+    """Where attachment bytes live: `<instance>/attachments`."""
+    return Path(current_app.config["TELEMED"].instance_path) / "attachments"
+
+
+def _validate(filename: str, claimed_type: str | None, data: bytes) -> str:
+    if not data:
+        raise ValidationFailed(_("The file is empty."), {"file": [_("The file is empty.")]})
+    if len(data) > MAX_BYTES:
+        raise ValidationFailed(_("The file is larger than 5 MB."),
+                               {"file": [_("The file is larger than 5 MB.")]})
+    actual = sniff(data)
+    if actual is None:
+        raise ValidationFailed(_("Only JPEG, PNG or PDF files can be sent."),
+                               {"file": [_("This file is not a JPEG, PNG or PDF.")]})
+    if claimed_type and claimed_type != "application/octet-stream" and claimed_type != actual:
+        raise ValidationFailed(
+            _("The file claims to be %(claimed)s but is %(actual)s.", claimed=claimed_type,
+              actual=actual),
+            {"file": [_("The file is not what it claims to be.")]},
+        )
+    return actual
+
+
+def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claimed_type: str | None,
+                   data: bytes, client_key: uuid.UUID, caption: str | None) -> tuple[Message, bool]:
+    """Store the file and post it in the chat; the same client_key again returns the stored one."""
+    existing = message_by_client_key(user, client_key)
+    if existing is not None:
+        return existing, False
+    content_type = _validate(filename, claimed_type, data)
+    attachment_id = uuid.uuid4()
+    directory = storage_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / str(attachment_id)
+    temporary = path.with_suffix(".part")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+    safe_name = secure_filename(filename or "") or f"attachment-{attachment_id.hex[:8]}"
+    try:
+        with write_transaction(db.session) as session:
+            consultation = check_can_write(session, user, consultation_id)
+            session.add(Attachment(
+                id=attachment_id, consultation_id=consultation_id, uploader_id=user.id,
+                filename=safe_name, content_type=content_type, size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            ))
+            session.flush()
+            message = Message(consultation_id=consultation_id, sender_id=user.id,
+                              body=caption or safe_name, client_key=client_key,
+                              attachment_id=attachment_id)
+            session.add(message)
+    except IntegrityError:
+        path.unlink(missing_ok=True)
+        existing = message_by_client_key(user, client_key)
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    notifier.message_sent(message, consultation)
+    return message, True
+
+
+def open_attachment(user: User, attachment_id: uuid.UUID, ip: str | None = None) -> tuple[Attachment, Path]:
+    """An attachment and its file, for the consultation's participants and admins only."""
+    attachment = db.session.get(Attachment, attachment_id)
+    consultation = db.session.get(Consultation, attachment.consultation_id) if attachment else None
+    if consultation is None or not _may_fetch(user, consultation):
+        raise NotFound(_("No such attachment."))
+    path = storage_dir() / str(attachment.id)
+    if not path.exists():
+        raise NotFound(_("The file of this attachment is missing."))
+    with write_transaction(db.session) as session:
+        audit.record(session, user, "attachment_read", object_type="attachment",
+                     object_id=attachment.id, ip=ip)
+    return attachment, path
+
+
+def _may_fetch(user: User, consultation: Consultation) -> bool:
+    if user.role == "admin":
+        return True
+    if user.role == "feldsher":
+        return consultation.facility_id == user.facility_id
+    return consultation.doctor_id == user.id
+

@@ -1,0 +1,107 @@
+"""ECG photos and PDFs in the chat: checked by content, at most 5 MB, for participants only."""
+import io
+import uuid
+
+import pytest
+
+from telemed.extensions import socketio
+from tests.conftest import consultation_body, row_counts
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2000
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def active(login, district):
+    """An active consultation of post A held by the general doctor, and both clients."""
+    feldsher, doctor = login(district.feldsher_a), login(district.doctor)
+    created = feldsher.post("/consultations", json=consultation_body()).get_json()
+    doctor.post(f"/consultations/{created['id']}/accept")
+    return created["id"], feldsher, doctor
+
+
+def upload(client, consultation_id, data, filename="ecg.jpg", content_type="image/jpeg",
+           client_key=None, **form):
+    fields = {"file": (io.BytesIO(data), filename, content_type),
+              "client_key": client_key or str(uuid.uuid4()), **form}
+    return client.http.post(f"/api/v1/consultations/{consultation_id}/attachments", data=fields,
+                            content_type="multipart/form-data",
+                            headers={"X-CSRFToken": client.csrf_token})
+
+
+def stored_files(settings):
+    folder = settings.instance_path / "attachments"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_upload_shows_in_chat_and_participants_fetch_it(app, login, district, active):
+    consultation_id, feldsher, doctor = active
+    doctor_sock = socketio.test_client(app, flask_test_client=doctor.http)
+    doctor_sock.get_received()
+    response = upload(feldsher, consultation_id, JPEG, body="12-lead ECG")
+    assert response.status_code == 201, response.get_json()
+    message = response.get_json()
+    assert message["body"] == "12-lead ECG"
+    assert message["attachment"]["content_type"] == "image/jpeg"
+    assert message["attachment"]["size_bytes"] == len(JPEG)
+    pushed = [e["args"][0] for e in doctor_sock.get_received() if e["name"] == "message:new"]
+    assert pushed[0]["attachment"]["id"] == message["attachment"]["id"]
+    doctor_sock.disconnect()
+
+    url = message["attachment"]["url"]
+    fetched = doctor.http.get(url)
+    assert fetched.status_code == 200 and fetched.data == JPEG
+    assert fetched.headers["Content-Type"] == "image/jpeg"
+    assert fetched.headers["X-Content-Type-Options"] == "nosniff"
+    assert login(district.admin).http.get(url).status_code == 200
+    assert login(district.feldsher_b).http.get(url).status_code == 404
+    assert login(district.doctor2).http.get(url).status_code == 404
+    chat = feldsher.get(f"/consultations/{consultation_id}/messages").get_json()["items"]
+    assert chat[0]["attachment"]["url"] == url
+
+
+def test_png_and_pdf_are_accepted_and_a_retry_stores_once(app, settings, active):
+    consultation_id, feldsher, doctor = active
+    assert upload(doctor, consultation_id, PNG, "photo.png", "image/png").status_code == 201
+    key = str(uuid.uuid4())
+    first = upload(feldsher, consultation_id, PDF, "discharge.pdf", "application/pdf", client_key=key)
+    before = (row_counts(app), stored_files(settings))
+    again = upload(feldsher, consultation_id, PDF, "discharge.pdf", "application/pdf", client_key=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert (row_counts(app), stored_files(settings)) == before
+    pdf = feldsher.http.get(first.get_json()["attachment"]["url"])
+    assert pdf.headers["Content-Disposition"].startswith("attachment")
+
+
+@pytest.mark.parametrize("data, filename, content_type, status, field", [
+    (PDF, "ecg.png", "image/png", 422, "file"),            # not what it claims
+    (b"MZ\x90\x00 not an image", "ecg.jpg", "image/jpeg", 422, "file"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "x.svg", "image/svg+xml", 422, "file"),
+    (b"", "empty.jpg", "image/jpeg", 422, "file"),
+    (JPEG[:3] + b"\x00" * (5 * 1024 * 1024), "big.jpg", "image/jpeg", 413, None),
+])
+def test_bad_files_are_refused_and_nothing_is_stored(app, settings, active, data, filename,
+                                                     content_type, status, field):
+    consultation_id, feldsher, _ = active
+    before = (row_counts(app), stored_files(settings))
+    response = upload(feldsher, consultation_id, data, filename, content_type)
+    assert response.status_code == status
+    if field:
+        assert field in response.get_json()["error"]["fields"]
+    assert (row_counts(app), stored_files(settings)) == before
+
+
+def test_missing_file_or_key_and_outsiders(app, login, district, active):
+    consultation_id, feldsher, _ = active
+    no_file = feldsher.http.post(f"/api/v1/consultations/{consultation_id}/attachments",
+                                 data={"client_key": str(uuid.uuid4())},
+                                 headers={"X-CSRFToken": feldsher.csrf_token})
+    assert no_file.status_code == 422 and "file" in no_file.get_json()["error"]["fields"]
+    no_key = feldsher.http.post(f"/api/v1/consultations/{consultation_id}/attachments",
+                                data={"file": (io.BytesIO(JPEG), "a.jpg", "image/jpeg")},
+                                headers={"X-CSRFToken": feldsher.csrf_token})
+    assert no_key.status_code == 422 and "client_key" in no_key.get_json()["error"]["fields"]
+    assert upload(login(district.feldsher_b), consultation_id, JPEG).status_code == 404
+    assert upload(login(district.doctor2), consultation_id, JPEG).status_code in (403, 404)
