@@ -20,6 +20,7 @@
     const p = c.patient;
     $("c-patient").textContent = [t.age(p), t.label("sex", p.sex), p.iin, p.ref].filter(Boolean).join(" · ");
     $("c-complaint").textContent = c.complaint;
+    $("c-triage").textContent = [t.triageNote(c), t.waitNote(c)].filter(Boolean).join(" · ");
     $("c-vitals").replaceChildren(...Object.entries(c.vitals || {}).flatMap(([k, v]) =>
       [t.el("dt", {}, k), t.el("dd", {}, String(v))]));
     const outcome = $("c-outcome");
@@ -34,24 +35,46 @@
     }
     const mine = c.doctor && c.doctor.id === t.userId;
     $("close-form").hidden = !(t.role === "doctor" && c.status === "active" && mine);
+    $("doctor-actions").hidden = $("close-form").hidden;
     $("post-actions").hidden = !(t.role === "feldsher" && c.status === "waiting");
     const chatOpen = (c.status === "waiting" || c.status === "active") && (t.role === "feldsher" || mine);
     $("message-form").hidden = !chatOpen;
+    $("attachment-form").hidden = !chatOpen;
     if (c.events) {
       $("c-events").replaceChildren(...c.events.map((e) => t.el("li", {},
         `${t.time(e.created_at)} — ${t.label("event", e.kind)}${e.actor ? ` (${e.actor.full_name})` : ""}${e.payload && e.payload.reason ? `: ${e.payload.reason}` : ""}`)));
     }
   }
 
+  function attachmentView(a) {
+    if (!a) return null;
+    const link = t.el("a", { href: a.url, target: "_blank", rel: "noopener", class: "attachment" }, `${a.filename} (${Math.ceil(a.size_bytes / 1024)} KB)`);
+    return a.content_type.startsWith("image/") ? t.el("div", {}, link, t.el("img", { src: a.url, alt: a.filename })) : link;
+  }
+
+  function pendingMessages() {
+    return t.outbox.items().filter((i) => i.path === `/consultations/${id}/messages`);
+  }
+
   function renderMessages() {
     const sorted = [...messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
-    $("messages").replaceChildren(...sorted.map((m) => t.el("li",
+    const items = sorted.map((m) => t.el("li",
       { class: m.sender.id === t.userId ? "mine" : "theirs", dataset: { id: m.id } },
       t.el("span", { class: "sender" }, m.sender.id === t.userId ? t.msg("you") : m.sender.full_name),
       t.el("span", { class: "time" }, t.time(m.created_at)),
-      t.el("p", {}, m.body))));
+      t.el("p", {}, m.body), attachmentView(m.attachment)));
+    for (const p of pendingMessages()) {
+      items.push(t.el("li", { class: "mine pending", dataset: { key: p.body.client_key } },
+        t.el("span", { class: "sender" }, t.msg("you")), t.el("p", {}, p.body.body),
+        t.el("span", { class: "time" }, t.msg("pending"))));
+    }
+    $("messages").replaceChildren(...items);
     $("messages").scrollTop = $("messages").scrollHeight;
   }
+  document.addEventListener("telemed:outbox", renderMessages);
+  document.addEventListener("telemed:sent", (e) => {
+    if (e.detail.item.path === `/consultations/${id}/messages`) { messages.set(e.detail.result.id, e.detail.result); renderMessages(); }
+  });
 
   async function reload() {
     renderConsultation(await t.api("GET", `/consultations/${id}`));
@@ -72,12 +95,52 @@
     const box = event.target.elements.body;
     const body = box.value.trim();
     if (!body) return;
+    const clientKey = t.uuid4();
     try {
-      const answer = await t.emit(socket, "message:send", { consultation_id: id, body, client_key: t.uuid4() });
-      messages.set(answer.message.id, answer.message);
+      if (socket.connected) {
+        const answer = await t.emit(socket, "message:send", { consultation_id: id, body, client_key: clientKey });
+        messages.set(answer.message.id, answer.message);
+      } else {
+        // The line is down: keep it with its key and send it over HTTP when the line returns.
+        const answer = await t.send("POST", `/consultations/${id}/messages`, { body, client_key: clientKey }, body);
+        if (!answer.queued) messages.set(answer.id, answer);
+      }
       box.value = "";
       renderMessages();
     } catch (err) { alert(t.describeError(err)); }
+  });
+
+  $("attachment-form").elements.file.addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    const error = $("attachment-error");
+    error.hidden = true;
+    if (!file) return;
+    const data = new FormData();
+    data.append("file", file);
+    data.append("client_key", t.uuid4());
+    try {
+      const response = await fetch(`/api/v1/consultations/${id}/attachments`, {
+        method: "POST", body: data, credentials: "same-origin",
+        headers: { "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content } });
+      const answer = await response.json();
+      if (!response.ok) throw new t.ApiError(response.status, answer.error);
+      messages.set(answer.id, answer);
+      renderMessages();
+    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
+    event.target.value = "";
+  });
+
+  async function handBack(path, body) {
+    try { await t.api("POST", path, body); window.location.href = "/doctor"; }
+    catch (err) { alert(t.describeError(err)); }
+  }
+  $("release").addEventListener("click", () => {
+    const reason = prompt(t.msg("release_reason"));
+    if (reason !== null) handBack(`/consultations/${id}/release`, { reason: reason || null });
+  });
+  $("transfer").addEventListener("click", () => {
+    const reason = prompt(t.msg("transfer_reason"));
+    if (reason) handBack(`/consultations/${id}/transfer`, { specialty: $("transfer-specialty").value, reason });
   });
 
   $("cancel-request").addEventListener("click", async () => {

@@ -5,20 +5,31 @@
   const queueList = document.getElementById("queue");
   const activeList = document.getElementById("active");
   const presence = document.getElementById("presence");
+  const thresholds = JSON.parse(document.getElementById("doctor-board").dataset.thresholds);
+  const baseTitle = document.title;
   const waiting = new Map();
   const active = new Map();
   const RANK = { emergency: 0, urgent: 1, routine: 2 };
+  let unseen = 0;
+  let audio = null;
   let socket;
 
-  function waitedMinutes(c) {
-    return Math.max(0, Math.floor((Date.now() - new Date(c.created_at).getTime()) / 60000));
+  function waitedSeconds(c) {
+    return Math.max(0, (Date.now() - new Date(c.queued_at || c.created_at).getTime()) / 1000);
   }
 
   function card(c, withClaim) {
-    return t.el("li", { class: `consultation ${c.effective_priority}`, dataset: { id: c.id } },
+    const waited = waitedSeconds(c);
+    const overdue = withClaim && waited >= thresholds[c.effective_priority];
+    const triage = t.triageNote(c);
+    return t.el("li", { class: `consultation ${c.effective_priority}${overdue ? " overdue" : ""}`,
+                        dataset: { id: c.id, overdue: overdue ? "yes" : "no" } },
       t.priorityBadge(c), " ", t.el("strong", {}, c.facility.name), " ",
-      t.el("span", { class: "meta" }, `${t.label("specialty", c.specialty)} · ${t.time(c.created_at)} · ${waitedMinutes(c)} ${t.msg("minutes_waiting")}`),
+      t.el("span", { class: "meta" }, `${t.label("specialty", c.specialty)} · ${t.time(c.created_at)} · `,
+        t.el("span", { class: "waited" }, `${Math.floor(waited / 60)} ${t.msg("minutes_waiting")}`),
+        overdue ? ` · ${t.msg("overdue")}` : ""),
       t.el("div", {}, t.summary(c)),
+      triage ? t.el("div", { class: "triage" }, triage) : null,
       withClaim
         ? t.el("button", { type: "button", class: "claim", onclick: () => claim(c.id) }, t.msg("claim"))
         : t.el("a", { href: `/consultations/${c.id}`, class: "button" }, t.msg("open")));
@@ -30,6 +41,24 @@
     queueList.replaceChildren(...(queue.length ? queue.map((c) => card(c, true)) : [t.el("li", { class: "empty" }, t.msg("queue_empty"))]));
     const mine = [...active.values()];
     activeList.replaceChildren(...(mine.length ? mine.map((c) => card(c, false)) : [t.el("li", { class: "empty" }, t.msg("no_active"))]));
+    document.title = unseen ? `(${unseen}) ${baseTitle}` : baseTitle;
+  }
+
+  /* A new offer rings only while this doctor is available: a tone, a notification, a title badge. */
+  function ring(c) {
+    if (presence.value !== "available") return;
+    unseen += 1;
+    try {
+      audio = audio || new AudioContext();
+      const tone = audio.createOscillator();
+      tone.frequency.value = c.effective_priority === "emergency" ? 880 : 660;
+      tone.connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no sound before the page was touched: the badge and notification remain */ }
+    if (window.Notification && Notification.permission === "granted" && document.hidden) {
+      new Notification(`${t.label("priority", c.effective_priority)} · ${c.facility.name}`, { body: t.summary(c), tag: c.id });
+    }
   }
 
   async function claim(id) {
@@ -48,9 +77,15 @@
       waiting.clear(); active.clear();
       for (const c of snapshot.waiting) waiting.set(c.id, c);
       for (const c of snapshot.active) active.set(c.id, c);
+      if (snapshot.presence) presence.value = snapshot.presence;
       render();
     },
-    "queue:upsert": (c) => { waiting.set(c.id, c); render(); },
+    "queue:upsert": (c) => {
+      const isNew = !waiting.has(c.id) || (waiting.get(c.id).escalation_level < c.escalation_level);
+      waiting.set(c.id, c);
+      if (isNew) ring(c);
+      render();
+    },
     "queue:remove": ({ id }) => { waiting.delete(id); render(); },
     "consultation:update": (c) => {
       if (c.status === "active" && c.doctor && c.doctor.id === t.userId) active.set(c.id, c);
@@ -63,6 +98,13 @@
   presence.addEventListener("change", () => {
     t.emit(socket, "presence:set", { status: presence.value }).catch((err) => alert(t.describeError(err)));
   });
-  setInterval(render, 30000); // keep the waiting minutes current
+  document.getElementById("enable-alerts").addEventListener("click", () => {
+    audio = audio || new AudioContext();
+    if (window.Notification && Notification.permission === "default") Notification.requestPermission();
+  });
+  const seen = () => { if (!document.hidden) { unseen = 0; render(); } };
+  document.addEventListener("visibilitychange", seen);
+  window.addEventListener("focus", seen);
+  setInterval(render, 15000); // keep the waiting minutes and colours current
   render();
 })();

@@ -6,8 +6,8 @@
   const formError = document.getElementById("form-error");
   const openList = document.getElementById("open-list");
   const closedList = document.getElementById("closed-list");
+  const pendingList = document.getElementById("pending-list");
   const consultations = new Map();
-  let pendingKey = null; // kept until the server confirms, so a retry never makes a duplicate
 
   const INTEGER_VITALS = ["sbp", "dbp", "hr", "rr", "spo2"];
   const DECIMAL_VITALS = ["temp_c", "glucose_mmol"];
@@ -26,8 +26,8 @@
     if (months !== null) patient.age_months = months;
     if (f.get("iin")) patient.iin = f.get("iin").trim();
     if (f.get("ref")) patient.ref = f.get("ref").trim();
-    pendingKey = pendingKey || t.uuid4();
-    return { client_key: pendingKey, patient, complaint: f.get("complaint"), vitals,
+    // A fresh key per request; a request that cannot go now keeps its key in the outbox.
+    return { client_key: t.uuid4(), patient, complaint: f.get("complaint"), vitals,
              priority: f.get("priority"), specialty: f.get("specialty") };
   }
 
@@ -37,12 +37,11 @@
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const created = await t.api("POST", "/consultations", readForm());
-      pendingKey = null;
+      const body = readForm();
+      const answer = await t.send("POST", "/consultations", body, body.complaint);
       form.reset();
-      upsert(created);
+      if (answer.queued) renderPending(); else upsert(answer);
     } catch (err) {
-      if (err instanceof t.ApiError && err.status >= 400 && err.status < 500) pendingKey = null;
       formError.textContent = t.describeError(err);
       formError.hidden = false;
     } finally {
@@ -54,6 +53,8 @@
     const state = c.status === "waiting" && c.queue_position
       ? `${t.label("status", c.status)} · ${t.msg("position")}: ${c.queue_position}`
       : t.label("status", c.status);
+    const triage = t.triageNote(c);
+    const wait = t.waitNote(c);
     const outcome = c.outcome
       ? t.el("div", { class: "outcome-line" }, `${t.msg("outcome")}: ${t.label("disposition", c.outcome.disposition)} · ${c.outcome.icd10.join(", ")} — ${c.outcome.recommendation}`)
       : null;
@@ -63,8 +64,25 @@
       t.el("div", { class: "meta" }, `${t.time(c.created_at)} · ${t.label("specialty", c.specialty)} · `,
         t.el("span", { class: "status" }, state),
         c.doctor ? ` · ${t.msg("doctor")}: ${c.doctor.full_name}` : ""),
+      triage ? t.el("div", { class: "triage" }, triage) : null,
+      wait ? t.el("div", { class: "wait" }, wait) : null,
       outcome);
   }
+
+  /* Requests typed while the line was down, waiting in this browser's outbox. */
+  function renderPending() {
+    const pending = t.outbox.items().filter((i) => i.path === "/consultations");
+    pendingList.replaceChildren(...pending.map((i) => t.el("li", { class: "consultation pending", dataset: { status: "pending", key: i.body.client_key } },
+      t.el("span", { class: "badge" }, "…"), " ", i.label,
+      t.el("div", { class: "meta" }, t.msg("pending")))));
+  }
+  document.addEventListener("telemed:outbox", renderPending);
+  document.addEventListener("telemed:sent", (e) => { if (e.detail.item.path === "/consultations") upsert(e.detail.result); });
+  document.addEventListener("telemed:failed", (e) => {
+    if (e.detail.item.path !== "/consultations") return;
+    formError.textContent = `${t.msg("refused")}: ${e.detail.item.label} — ${t.describeError(e.detail.error)}`;
+    formError.hidden = false;
+  });
 
   function render() {
     const all = [...consultations.values()];
@@ -92,4 +110,5 @@
     render();
   }).catch(() => {});
   render();
+  renderPending();
 })();

@@ -33,7 +33,12 @@
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
-    const response = await fetch(`/api/v1${path}`, options);
+    let response;
+    try {
+      response = await fetch(`/api/v1${path}`, options);
+    } catch (networkError) {
+      throw new ApiError(0, { code: "offline", message: msg("disconnected") });
+    }
     if (response.status === 204) return null;
     const data = await response.json().catch(() => ({ error: { code: "bad_response", message: msg("error") } }));
     if (!response.ok) throw new ApiError(response.status, data.error);
@@ -76,7 +81,24 @@
     return `${age(c.patient)} · ${label("sex", c.patient.sex)} · ${c.complaint}`;
   }
   function priorityBadge(c) {
-    return el("span", { class: `badge ${c.effective_priority}` }, label("priority", c.effective_priority));
+    return el("span", { class: `badge ${c.effective_priority}` }, label("priority", c.effective_priority),
+      c.escalation_level ? ` ↑${c.escalation_level}` : "");
+  }
+  /* Why the effective priority differs from the one asked for: NEWS2 and escalation. */
+  function triageNote(c) {
+    const parts = [];
+    if (c.news2) parts.push(`NEWS2 ${c.news2.score}${c.news2.reasons.length ? ` (${c.news2.reasons.join(", ")})` : ""}`);
+    if (c.effective_priority !== c.priority) {
+      parts.push(`${msg("priority_raised")}: ${label("priority", c.priority)} → ${label("priority", c.effective_priority)}`);
+    }
+    if (c.escalation_level) parts.push(`${msg("escalated")} ×${c.escalation_level}`);
+    return parts.join(" · ");
+  }
+  function waitNote(c) {
+    if (c.status !== "waiting") return "";
+    if (c.doctors_available === 0) return msg("no_doctor_online");
+    if (c.estimated_wait_s === null || c.estimated_wait_s === undefined) return "";
+    return `${msg("estimated_wait")}: ~${Math.max(1, Math.round(c.estimated_wait_s / 60))} min`;
   }
 
   /* The live connection. Every (re)connect brings a full snapshot from the server. */
@@ -88,7 +110,7 @@
       indicator.dataset.state = state;
       indicator.textContent = state === "online" ? msg("connected") : msg("disconnected");
     };
-    socket.on("connect", () => show("online"));
+    socket.on("connect", () => { show("online"); outbox.flush(); });
     socket.on("disconnect", () => show("offline"));
     socket.on("connect_error", () => show("offline"));
     for (const [event, handler] of Object.entries(handlers || {})) socket.on(event, handler);
@@ -105,7 +127,49 @@
     });
   }
 
+  /* The outbox: what was typed while the line was down, kept in the browser with its client_key
+     and sent, in order, when the line returns. The server answers a repeated key with the stored
+     object, so an item whose answer was lost is never created twice. */
+  const userId = Number(document.body.dataset.userId);
+  const OUTBOX_KEY = `telemed.outbox.${userId}`;
+  const outbox = {
+    items() { try { return JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]"); } catch (e) { return []; } },
+    save(items) { localStorage.setItem(OUTBOX_KEY, JSON.stringify(items)); document.dispatchEvent(new CustomEvent("telemed:outbox")); },
+    add(item) { this.save(this.items().concat([item])); },
+    flushing: false,
+    async flush() {
+      if (this.flushing) return;
+      this.flushing = true;
+      try {
+        for (const item of this.items()) {
+          try {
+            const result = await api(item.method, item.path, item.body);
+            document.dispatchEvent(new CustomEvent("telemed:sent", { detail: { item, result } }));
+          } catch (err) {
+            if (!(err instanceof ApiError) || err.status === 0 || err.status >= 500) break; // still offline
+            document.dispatchEvent(new CustomEvent("telemed:failed", { detail: { item, error: err } }));
+          }
+          this.save(this.items().filter((other) => other.id !== item.id));
+        }
+      } finally { this.flushing = false; }
+    },
+  };
+  window.addEventListener("online", () => outbox.flush());
+  setInterval(() => outbox.flush(), 10000);
+
+  /* Send now if the line is up; if it is down, keep it in the outbox. Resolves to the server's
+     answer, or to {queued: true}. Refusals (4xx) are thrown, never queued. */
+  async function send(method, path, body, label) {
+    try {
+      return await api(method, path, body);
+    } catch (err) {
+      if (err instanceof ApiError && err.status > 0 && err.status < 500) throw err;
+      outbox.add({ id: uuid4(), method, path, body, label, queued_at: new Date().toISOString() });
+      return { queued: true };
+    }
+  }
+
   window.telemed = { api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
-                     summary, priorityBadge, connect, emit,
-                     userId: Number(document.body.dataset.userId), role: document.body.dataset.role };
+                     summary, priorityBadge, triageNote, waitNote, connect, emit, outbox, send,
+                     userId, role: document.body.dataset.role };
 })();

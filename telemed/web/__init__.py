@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import text
@@ -76,7 +76,10 @@ def post():
 @bp.get("/doctor")
 @login_required
 def doctor():
-    return _role_page("doctor", "doctor.html")
+    settings = current_app.config["TELEMED"]
+    thresholds = {"emergency": settings.escalation_emergency_s,
+                  "urgent": settings.escalation_urgent_s, "routine": settings.escalation_routine_s}
+    return _role_page("doctor", "doctor.html", thresholds=thresholds)
 
 
 @bp.get("/admin")

@@ -50,6 +50,18 @@ MESSAGES = {
     "no_matches": _l("No matching ICD-10 code."),
     "error": _l("Something went wrong."),
     "confirm_cancel": _l("Cancel this request?"),
+    "priority_raised": _l("priority raised"),
+    "escalated": _l("escalated"),
+    "no_doctor_online": _l("No doctor is available right now; the request stays in the queue."),
+    "estimated_wait": _l("Estimated wait"),
+    "pending": _l("Not sent yet — it will be sent when the line is back."),
+    "queued": _l("The line is down: kept on this device, it will be sent when the line is back."),
+    "refused": _l("Refused by the server"),
+    "new_requests": _l("new requests"),
+    "release_reason": _l("Why do you release it?"),
+    "transfer_reason": _l("Why do you transfer it?"),
+    "overdue": _l("past its escalation time"),
+    "on_duty": _l("On duty"),
 }
 
 
