@@ -244,3 +244,24 @@ def live_server(app, database_url, tmp_path_factory):
     server = LiveServer(database_url, root / "instance", root / "serve.log").start()
     yield server
     server.stop()
+
+
+FAST_SETTINGS = {
+    "TELEMED_ESCALATION_EMERGENCY_S": "3",
+    "TELEMED_ESCALATION_URGENT_S": "4",
+    "TELEMED_ESCALATION_ROUTINE_S": "5",
+    "TELEMED_DOCTOR_GRACE_S": "3",
+    "TELEMED_SWEEP_INTERVAL_S": "1",
+    "TELEMED_CONNECTION_STALE_S": "3",
+}
+
+
+@pytest.fixture(scope="session")
+def fast_server(app, database_url, tmp_path_factory):
+    """A `telemed serve` whose escalation, grace and sweep run in seconds, not minutes."""
+    from tests.live import LiveServer
+
+    root = tmp_path_factory.mktemp("fast")
+    server = LiveServer(database_url, root / "instance", root / "serve.log", **FAST_SETTINGS).start()
+    yield server
+    server.stop()

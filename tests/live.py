@@ -107,10 +107,11 @@ class LiveSocket:
     """A real python-socketio client that records every event it receives."""
 
     def __init__(self, session: Session, headers: dict | None = None, connect: bool = True,
-                 transports=None):
+                 transports=None, reconnection: bool = False):
         self.session = session
         self.events: queue.Queue = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
+        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.5,
+                                      reconnection_delay_max=1)
         self.client.on("*", lambda event, data: self.events.put((event, data)))
         self.headers = {"Cookie": session.cookie_header(), **(headers or {})}
         self.transports = transports
@@ -118,7 +119,9 @@ class LiveSocket:
             self.connect()
 
     def connect(self) -> None:
-        self.client.connect(self.session.server.url, headers=self.headers,
+        # A callable, not the dict: python-engineio deletes `Cookie` from the dict it is given
+        # when it upgrades to WebSocket, so a reconnection would come back without the session.
+        self.client.connect(self.session.server.url, headers=lambda: dict(self.headers),
                             transports=self.transports, wait_timeout=10)
 
     def wait_for(self, name: str, predicate=lambda data: True, timeout: float = 10):
@@ -134,6 +137,11 @@ class LiveSocket:
                 raise AssertionError(f"no {name} event within {timeout}s") from exc
             if event == name and predicate(data):
                 return data
+
+    def clear(self) -> None:
+        """Forget every event received so far."""
+        while not self.events.empty():
+            self.events.get_nowait()
 
     def call(self, event: str, data: dict, timeout: float = 20):
         return self.client.call(event, data, timeout=timeout)
