@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, PASSWORD
+from tests.conftest import IN_CI, PASSWORD, consultation_body
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
@@ -33,12 +33,12 @@ def open_as(browser, live_server, district):
     """`open_as(username)` gives a page logged in through the login form."""
     contexts = []
 
-    def _open(username):
+    def _open(username, server=None):
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)
-        page.goto(f"{live_server.url}/login")
+        page.goto(f"{(server or live_server).url}/login")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
@@ -117,3 +117,55 @@ def test_a_refused_request_shows_the_reason_and_sends_nothing(open_as):
     error.wait_for(state="visible")
     assert "vitals.spo2" in error.inner_text()
     assert post.locator("#open-list li.consultation").count() == 0
+
+
+def test_a_request_typed_offline_is_sent_once_when_the_line_returns(open_as, live_server):
+    post = open_as("feldsher_a")
+    post.context.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]")
+    post.fill("input[name=age_years]", "33")
+    post.fill("textarea[name=complaint]", "Bleeding after delivery")
+    post.select_option("select[name=specialty]", "obstetrics")
+    post.select_option("select[name=priority]", "emergency")
+    post.click("#new-request button[type=submit]")
+    pending = post.locator("#pending-list li[data-status=pending]")
+    pending.wait_for()
+    assert "Bleeding after delivery" in pending.inner_text()
+    assert live_server.session("feldsher_a").get("/consultations").json()["total"] == 0
+
+    post.context.set_offline(False)
+    post.wait_for_selector("#open-list li.consultation[data-status=waiting]")
+    post.wait_for_selector("#pending-list li", state="detached")
+    post.reload()  # the outbox is empty for good, not just hidden
+    post.wait_for_selector("#open-list li.consultation[data-status=waiting]")
+    assert post.locator("#pending-list li").count() == 0
+    listing = live_server.session("feldsher_a").get("/consultations").json()
+    assert listing["total"] == 1
+    assert listing["items"][0]["complaint"] == "Bleeding after delivery"
+
+
+def test_new_offers_ring_only_for_available_doctors(open_as, live_server):
+    doctor = open_as("doctor_g")
+    post = live_server.session("feldsher_a")
+    post.post("/consultations", json=consultation_body())
+    doctor.wait_for_function("document.title.startsWith('(1)')")
+    doctor.select_option("#presence", "away")
+    doctor.wait_for_timeout(300)
+    post.post("/consultations", json=consultation_body())
+    doctor.wait_for_selector("#queue li.consultation >> nth=1")
+    assert doctor.title().startswith("(1)")  # shown in the queue, but no ring while away
+
+
+def test_escalation_is_seen_by_every_doctor_and_the_admin(open_as, fast_server):
+    general = open_as("doctor_g", fast_server)
+    admin = open_as("admin_z", fast_server)
+    post = fast_server.session("feldsher_a")
+    created = post.post("/consultations", json=consultation_body(
+        priority="routine", specialty="cardiology", vitals={})).json()
+    assert general.locator(f"#queue li[data-id='{created['id']}']").count() == 0
+    card = general.locator(f"#queue li[data-id='{created['id']}']")
+    card.wait_for(timeout=20000)                       # escalated: now offered to every doctor
+    assert "↑" in card.inner_text()
+    general.wait_for_selector(f"#queue li[data-id='{created['id']}'][data-overdue=yes]", timeout=20000)
+    admin.wait_for_selector(f"#escalated li[data-id='{created['id']}']", timeout=20000)
+    admin.wait_for_selector("#on-duty li[data-status=available]")
