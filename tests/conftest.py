@@ -235,9 +235,11 @@ def row_counts(app) -> dict:
         }
 
 
-@pytest.fixture(scope="session")
+# Live servers are per module: each runs a background sweep on the shared test database, which
+# must not be left running under other modules' tests (it would escalate or requeue their data).
+@pytest.fixture(scope="module")
 def live_server(app, database_url, tmp_path_factory):
-    """One `telemed serve` (eventlet) for the run, on the same database as the tests."""
+    """A `telemed serve` (eventlet) for one test module, on the same database as the tests."""
     from tests.live import LiveServer
 
     root = tmp_path_factory.mktemp("live")
@@ -256,7 +258,7 @@ FAST_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fast_server(app, database_url, tmp_path_factory):
     """A `telemed serve` whose escalation, grace and sweep run in seconds, not minutes."""
     from tests.live import LiveServer
