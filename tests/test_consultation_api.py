@@ -209,3 +209,21 @@ def test_list_filters_and_paging(login, district):
     assert bad.status_code == 422 and "limit" in bad.get_json()["error"]["fields"]
     reversed_range = feldsher.get("/consultations?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z")
     assert reversed_range.status_code == 422
+
+
+def test_unknown_specialty_or_presence_is_422_and_writes_nothing(app, login, district):
+    feldsher, doctor = login(district.feldsher_a), login(district.doctor)
+    created = create(feldsher)
+    doctor.post(f"/consultations/{created['id']}/accept")
+    before = row_counts(app)
+    bad_transfer = doctor.post(f"/consultations/{created['id']}/transfer",
+                               json={"specialty": "dermatology", "reason": "skin"})
+    assert bad_transfer.status_code == 422
+    assert "specialty" in bad_transfer.get_json()["error"]["fields"]
+    no_reason = doctor.post(f"/consultations/{created['id']}/transfer", json={"specialty": "surgery"})
+    assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["error"]["fields"]
+    bad_presence = doctor.put("/presence", json={"status": "offline"})  # offline is not chosen
+    assert bad_presence.status_code == 422
+    assert row_counts(app) == before
+    assert doctor.put("/presence", json={"status": "away"}).get_json() == {
+        "user_id": district.doctor.id, "status": "offline"}  # away is kept, shown once connected
