@@ -73,7 +73,7 @@ def serve(host: str, port: int) -> None:
 @with_appcontext
 def create_user(username, full_name, role, profession, facility_id, specialties, password) -> None:
     """Create a staff account, for example the first admin on a real install."""
-    from telemed.services.auth import create_user as create
+    from telemed.services.staff import create_user as create
 
     raw = dict(username=username, full_name=full_name, role=role, profession=profession,
                facility_id=facility_id, specialties=list(specialties), password=password)

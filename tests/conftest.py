@@ -96,6 +96,11 @@ def _clean_database(request):
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
+        # The first migration seeds the standard certification types; put them back.
+        from telemed.services.certifications import ensure_standard_types
+
+        ensure_standard_types()
+        db.session.remove()
         limiter.reset()
 
 

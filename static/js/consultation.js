@@ -21,6 +21,11 @@
     $("c-patient").textContent = [t.age(p), t.label("sex", p.sex), p.iin, p.ref].filter(Boolean).join(" · ");
     $("c-complaint").textContent = c.complaint;
     $("c-triage").textContent = [t.triageNote(c), t.waitNote(c)].filter(Boolean).join(" · ");
+    const certs = c.requester_certifications || [];
+    $("c-requester-certs").textContent = certs.length
+      ? `${t.msg("requester_certs")}: ${certs.map((h) => `${h.code} (${t.label("cert_status", h.status)}, ${h.expires_on})`).join(", ")}`
+      : t.msg("requester_no_certs");
+    $("c-flag-bls").hidden = !(c.flags || []).includes("requester_without_valid_bls");
     $("c-vitals").replaceChildren(...Object.entries(c.vitals || {}).flatMap(([k, v]) =>
       [t.el("dt", {}, k), t.el("dd", {}, String(v))]));
     const outcome = $("c-outcome");

@@ -10,7 +10,7 @@ from marshmallow import (
 )
 
 from telemed.models.vocabulary import (
-    AVPU, DISPOSITIONS, PRESENCE_STATUSES, PRIORITIES, PROFESSIONS, ROLES, SEXES, SPECIALTIES,
+    AVPU, DISPOSITIONS, FACILITY_KINDS, PRESENCE_STATUSES, PRIORITIES, PROFESSIONS, ROLES, SEXES, SPECIALTIES,
     STATUSES,
 )
 from telemed.services.clinical_codes import InvalidIIN, age_on, normalise_icd10, parse_iin
@@ -262,6 +262,100 @@ class UserCreateSchema(StrictSchema):
     locale = fields.String(load_default="en", validate=validate.OneOf(("en",)))
 
 
+class UserPatchSchema(StrictSchema):
+    full_name = Text(200)
+    role = fields.String(validate=validate.OneOf(ROLES))
+    profession = fields.String(validate=validate.OneOf(PROFESSIONS))
+    facility_id = fields.Integer(allow_none=True)
+    specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)))
+    active = fields.Boolean(truthy={True}, falsy={False})
+    password = fields.String(validate=validate.Length(min=10, max=200))
+    locale = fields.String(validate=validate.OneOf(("en",)))
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError(_("Nothing to change."), "_schema")
+
+
+class UserFilterSchema(PageSchema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    profession = fields.String(validate=validate.OneOf(PROFESSIONS))
+    facility_id = fields.Integer()
+    active = fields.Boolean()
+    q = fields.String(validate=validate.Length(max=100))
+
+
+class FacilityCreateSchema(StrictSchema):
+    name = Text(200, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(FACILITY_KINDS))
+    village = Text(200, required=True)
+    district_id = fields.Integer(required=True)
+
+
+class FacilityPatchSchema(StrictSchema):
+    name = Text(200)
+    kind = fields.String(validate=validate.OneOf(FACILITY_KINDS))
+    village = Text(200)
+    active = fields.Boolean(truthy={True}, falsy={False})
+
+
+def _sane_date(value: date) -> None:
+    if not date(2000, 1, 1) <= value <= date.today().replace(year=date.today().year + 10):
+        raise ValidationError(_("The date must lie between 2000 and ten years from now."))
+
+
+class CertificationCreateSchema(StrictSchema):
+    user_id = fields.Integer(required=True)
+    type = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    issued_on = fields.Date(required=True, validate=_sane_date)
+    expires_on = fields.Date(load_default=None, allow_none=True, validate=_sane_date)
+    issuer = Text(200, load_default=None, allow_none=True)
+    number = Text(64, load_default=None, allow_none=True)
+
+    @validates_schema
+    def _expiry_after_issue(self, data, **kwargs):
+        if data.get("expires_on") and data["expires_on"] <= data["issued_on"]:
+            raise ValidationError(_("The expiry must be after the issue date."), "expires_on")
+
+
+class CertificationPatchSchema(StrictSchema):
+    issued_on = fields.Date(validate=_sane_date)
+    expires_on = fields.Date(validate=_sane_date)
+    issuer = Text(200, allow_none=True)
+    number = Text(64, allow_none=True)
+
+    @validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ValidationError(_("Nothing to change."), "_schema")
+
+
+class CertificationTypeCreateSchema(StrictSchema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_-]{2,32}$"))
+    name = Text(200, required=True)
+    validity_months = fields.Integer(required=True, strict=True, validate=validate.Range(1, 240))
+    required_for = fields.List(fields.String(validate=validate.OneOf(PROFESSIONS)), load_default=list)
+
+
+class CertificationFilterSchema(PageSchema):
+    user_id = fields.Integer()
+    facility_id = fields.Integer()
+    profession = fields.String(validate=validate.OneOf(PROFESSIONS))
+    type = fields.String(validate=validate.Length(max=32))
+    status = fields.String(validate=validate.OneOf(("valid", "expiring", "expired", "revoked")))
+    as_of = fields.Date(validate=_sane_date)
+
+
+class ReportQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    as_of = fields.Date(load_default=date.today, validate=_sane_date)
+    district_id = fields.Integer(load_default=None)
+    days = fields.Integer(load_default=90, validate=validate.Range(1, 365))
+
+
 # ---------------------------------------------------------------------------- output
 
 
@@ -387,3 +481,40 @@ class PresenceOutSchema(Schema):
     user_id = fields.Integer()
     status = fields.String(validate=validate.OneOf(PRESENCE_STATUSES))
 
+
+
+class CertificationPersonSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    full_name = fields.String()
+    profession = fields.String()
+    facility = fields.Nested(RefSchema, allow_none=True)
+
+
+class CertificationSchema(Schema):
+    id = fields.Integer()
+    user = fields.Nested(CertificationPersonSchema)
+    type = fields.Function(lambda c: c.type.code)
+    issued_on = fields.Date()
+    expires_on = fields.Date()
+    issuer = fields.String(allow_none=True)
+    number = fields.String(allow_none=True)
+    revoked_at = UTCDateTimeField(allow_none=True)
+    revoked_reason = fields.String(allow_none=True)
+
+
+class CertificationTypeSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    validity_months = fields.Integer()
+    required_for = fields.List(fields.String())
+
+
+class FacilitySchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    village = fields.String()
+    district_id = fields.Integer()
+    active = fields.Boolean()

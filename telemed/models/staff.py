@@ -74,12 +74,6 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login: a deactivated account cannot log in
         return bool(self.active)
 
-    def can_take(self, specialty: str, escalation_level: int) -> bool:
-        """Whether this doctor is eligible for a waiting consultation (DESIGN.md, Routing)."""
-        return self.role == "doctor" and (
-            specialty == "general" or escalation_level > 0 or specialty in (self.specialties or ())
-        )
-
 
 class Presence(db.Model):
     """A doctor's presence as others see it: their chosen status while connected, else offline."""

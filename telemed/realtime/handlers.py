@@ -15,6 +15,7 @@ from telemed.errors import ServiceError, Unauthenticated
 from telemed.extensions import db, socketio
 from telemed.realtime.notifier import notifier, rooms_for
 from telemed.services import audit, consultations, messages, presence
+from telemed.services.certifications import qualified_specialties
 from telemed.services.representation import consultation_payload, message_payload
 from telemed.services.snapshots import post_snapshot, queue_snapshot
 
@@ -54,7 +55,8 @@ def action(schema: Schema | None = None):
 def on_connect(auth=None):
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthenticated")
-    for room in rooms_for(current_user):
+    specialties = qualified_specialties(current_user) if current_user.role == "doctor" else []
+    for room in rooms_for(current_user, specialties):
         join_room(room)
     if current_user.role == "doctor":
         presence.connected(current_user, request.sid)

@@ -31,12 +31,12 @@ DOCTORS_ROOM = "doctors"
 ADMINS_ROOM = "admins"
 
 
-def rooms_for(user: User) -> list[str]:
-    """Every room a connection of this user belongs to."""
+def rooms_for(user: User, specialties: list[str] = ()) -> list[str]:
+    """Every room a connection of this user belongs to (a doctor's qualified specialties given)."""
     rooms = [user_room(user.id)]
     if user.role == "doctor":
         rooms.append(DOCTORS_ROOM)
-        rooms.extend(specialty_room(s) for s in user.specialties or ())
+        rooms.extend(specialty_room(s) for s in specialties)
     elif user.role == "feldsher" and user.facility_id is not None:
         rooms.append(facility_room(user.facility_id))
     elif user.role == "admin":

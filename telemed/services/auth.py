@@ -5,12 +5,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from telemed.db import write_transaction
-from telemed.errors import Unauthenticated, ValidationFailed
+from telemed.errors import Unauthenticated
 from telemed.extensions import db
-from telemed.models import Facility, User
+from telemed.models import User
 from telemed.services import audit
 
 _hasher = PasswordHasher()
@@ -48,35 +47,3 @@ def record_logout(user: User, ip: str | None = None) -> None:
     """Audit a logout."""
     with write_transaction(db.session) as session:
         audit.record(session, user, "logout", ip=ip)
-
-
-def create_user(data: dict, actor: User | None = None) -> User:
-    """Create a staff account from validated data (UserCreateSchema)."""
-    errors: dict[str, list[str]] = {}
-    role, facility_id = data["role"], data.get("facility_id")
-    if role == "feldsher" and facility_id is None:
-        errors["facility_id"] = [_("Post staff must belong to a facility.")]
-    if role == "doctor" and not data.get("specialties"):
-        errors["specialties"] = [_("A doctor needs at least one specialty.")]
-    if role != "doctor" and data.get("specialties"):
-        errors["specialties"] = [_("Only doctors have specialties.")]
-    if facility_id is not None and db.session.get(Facility, facility_id) is None:
-        errors["facility_id"] = [_("No such facility.")]
-    if errors:
-        raise ValidationFailed(_("The account was not created."), errors)
-    user = User(
-        username=data["username"].lower(), full_name=data["full_name"], role=role,
-        profession=data["profession"], facility_id=facility_id,
-        specialties=data.get("specialties") or [], locale=data.get("locale", "en"),
-        password_hash=hash_password(data["password"]), active=True,
-    )
-    try:
-        with write_transaction(db.session) as session:
-            session.add(user)
-            session.flush()
-            audit.record(session, actor, "user_created", object_type="user", object_id=user.id)
-    except IntegrityError as exc:
-        raise ValidationFailed(
-            _("The account was not created."), {"username": [_("This username is taken.")]}
-        ) from exc
-    return user

@@ -21,6 +21,7 @@ from telemed.extensions import db
 from telemed.models import Consultation, ConsultationEvent, Outcome, User
 from telemed.realtime.notifier import notifier
 from telemed.services import audit
+from telemed.services.certifications import qualified_specialties
 from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
 from telemed.services.representation import QUEUE_ORDER
@@ -51,7 +52,16 @@ def waiting_offered_to(doctor: User):
     return (Consultation.status == "waiting") & or_(
         Consultation.specialty == "general",
         Consultation.escalation_level > 0,
-        Consultation.specialty.in_(doctor.specialties or []),
+        Consultation.specialty.in_(qualified_specialties(doctor)),
+    )
+
+
+def is_eligible(doctor: User, consultation: Consultation) -> bool:
+    """Routing's rule: general or escalated requests go to every doctor, others to the doctors
+    qualified in their specialty (holding any certification the specialty requires)."""
+    return doctor.role == "doctor" and (
+        consultation.specialty == "general" or consultation.escalation_level > 0
+        or consultation.specialty in qualified_specialties(doctor)
     )
 
 
@@ -203,9 +213,7 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
         consultation = session.get(Consultation, consultation_id)
         if consultation is None:
             raise NotFound(_("No such consultation."))
-        if consultation.status == "waiting" and not doctor.can_take(
-            consultation.specialty, consultation.escalation_level
-        ):
+        if consultation.status == "waiting" and not is_eligible(doctor, consultation):
             raise Forbidden(_("This consultation is for %(specialty)s; it is not offered to you.",
                               specialty=consultation.specialty))
         if consultation.status != "waiting":

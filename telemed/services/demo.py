@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from telemed.db import write_transaction
+from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
-from telemed.models import District, Facility, User
+from telemed.models import (
+    Certification, CertificationType, District, Facility, SpecialtyRequirement, User,
+)
+from telemed.services.certifications import add_months, ensure_standard_types
 from telemed.services.auth import hash_password
 
 # The district pilot's published figure (shared/context/000_*.txt): 492 medical workers trained.
@@ -84,6 +88,7 @@ def load_demo_district(force: bool = False) -> DemoResult | None:
     if not force and db.session.scalar(select(func.count()).select_from(User)):
         return None
     rng = random.Random(2026)
+    ensure_standard_types()
     with write_transaction(db.session) as session:
         district = District(name="Tselinograd District", region="Akmola Region")
         session.add(district)
@@ -134,4 +139,87 @@ def load_demo_district(force: bool = False) -> DemoResult | None:
                     profession=profession, facility_id=facility.id, specialties=specialties,
                     password_hash=NO_LOGIN,
                 ))
+        session.flush()
+        _demo_certifications(session, rng, facilities)
     return DemoResult(facilities=len(FACILITIES), staff=sum(STAFF_BY_PROFESSION.values()))
+
+
+# The pilot's published figures (shared/context/000_*.txt), held on this date.
+FIGURES_ON = date(2026, 6, 1)
+BLS_NURSES, BLS_DOCTORS, CARDIO_NURSES = 171, 52, 40
+# Posts left with no valid BLS holder, so the dashboard has real gaps to show.
+POSTS_WITHOUT_BLS = ("Shubar Feldsher-Midwife Post", "Yrgyzbay Feldsher-Midwife Post",
+                     "Akzhar Feldsher-Midwife Post")
+
+
+def _day_between(rng: random.Random, first: date, last: date) -> date:
+    return first + timedelta(days=rng.randrange((last - first).days + 1))
+
+
+def _demo_certifications(session, rng: random.Random, facilities: dict) -> None:
+    """Records that reproduce the published figures on FIGURES_ON, plus lapsed and lapsing ones."""
+    types = {t.code: t for t in session.scalars(select(CertificationType))}
+    specialist = CertificationType(code="CARDSPEC", name="Cardiology specialist certificate",
+                                   validity_months=60, required_for=[])
+    session.add(specialist)
+    session.flush()
+    session.add(SpecialtyRequirement(specialty="cardiology", type_id=specialist.id))
+    gap_posts = {facilities[name].id for name in POSTS_WITHOUT_BLS}
+    staff = session.scalars(select(User).where(User.role != "admin").order_by(User.id)).all()
+    by_profession: dict[str, list[User]] = {}
+    for user in staff:
+        by_profession.setdefault(user.profession, []).append(user)
+    eligible = lambda people: [u for u in people if u.facility_id not in gap_posts]  # noqa: E731
+
+    def certify(user, code, issued_on, serial, revoked=False):
+        cert_type = types.get(code) or specialist
+        session.add(Certification(
+            user_id=user.id, type_id=cert_type.id, issued_on=issued_on,
+            expires_on=add_months(issued_on, cert_type.validity_months),
+            issuer="Akmola Region training centre" if code != "CARDIO" else "National Cardiology Center",
+            number=f"{code}-{serial:05d}", revoked_at=utcnow() if revoked else None,
+            revoked_reason="Issued in error" if revoked else None,
+        ))
+
+    # Valid, not even expiring, on FIGURES_ON: issued from 2024-09-05 on (24 months later is
+    # more than 90 days after 2026-06-01). Those issued in autumn 2024 lapse in autumn 2026.
+    valid_from, valid_to = date(2024, 9, 5), date(2025, 11, 30)
+    nurses, doctors = eligible(by_profession["nurse"]), eligible(by_profession["doctor"])
+    rng.shuffle(nurses)
+    rng.shuffle(doctors)
+    # Make sure the three fixed doctor logins are among the certified.
+    fixed = [u for u in by_profession["doctor"] if u.username in ("doctor1", "doctor2", "cardiologist1")]
+    doctors = fixed + [u for u in doctors if u not in fixed]
+    serial = 0
+    for user in nurses[:BLS_NURSES] + doctors[:BLS_DOCTORS]:
+        serial += 1
+        certify(user, "BLS", _day_between(rng, valid_from, valid_to), serial)
+    # Lapsed: other nurses trained in 2022 (expired in 2024), two of them revoked.
+    for index, user in enumerate(nurses[BLS_NURSES:BLS_NURSES + 30]):
+        serial += 1
+        certify(user, "BLS", _day_between(rng, date(2022, 1, 10), date(2022, 12, 20)), serial,
+                revoked=index < 2)
+    # Lapsing on FIGURES_ON: feldshers whose BLS ends in June to August 2026.
+    feldshers = eligible(by_profession["feldsher"])
+    rng.shuffle(feldshers)
+    # The two feldsher logins hold a BLS valid today, so the demo opens without a lapse notice.
+    fixed_feldshers = [u for u in feldshers if u.username in ("feldsher1", "feldsher2")]
+    feldshers = [u for u in feldshers if u not in fixed_feldshers]
+    for user in feldshers[:20]:
+        serial += 1
+        certify(user, "BLS", _day_between(rng, date(2024, 6, 2), date(2024, 8, 31)), serial)
+    for user in fixed_feldshers:
+        serial += 1
+        certify(user, "BLS", _day_between(rng, date(2025, 9, 1), date(2025, 11, 30)), serial)
+    for user in feldshers[20:43] + eligible(by_profession["midwife"])[:25]:
+        serial += 1
+        certify(user, "BLS", _day_between(rng, valid_from, valid_to), serial)
+    # CARDIO: 40 nurses trained at the National Cardiology Center (valid 60 months).
+    for user in nurses[:CARDIO_NURSES]:
+        serial += 1
+        certify(user, "CARDIO", _day_between(rng, date(2023, 3, 1), date(2025, 10, 31)), serial)
+    # Cardiologists hold the specialist certificate that cardiology requests require.
+    for user in by_profession["doctor"]:
+        if "cardiology" in (user.specialties or ()):
+            serial += 1
+            certify(user, "CARDSPEC", _day_between(rng, date(2023, 1, 9), date(2025, 6, 30)), serial)

@@ -77,8 +77,19 @@ def consultation_list_payload(consultations) -> list[dict]:
 
 
 def consultation_detail_payload(consultation: Consultation) -> dict:
-    """One consultation with its event log."""
-    return ConsultationDetailSchema(queue=QueueContext.now()).dump(consultation)
+    """One consultation with its event log, the requester's certifications and any flags."""
+    from telemed.services.certifications import current_holdings, is_current
+
+    payload = ConsultationDetailSchema(queue=QueueContext.now()).dump(consultation)
+    holdings = [h for h in current_holdings(consultation.requester_id) if is_current(h["status"])]
+    payload["requester_certifications"] = [
+        {**h, "expires_on": h["expires_on"].isoformat()} for h in holdings]
+    flags = []
+    if consultation.effective_priority == "emergency" and "BLS" not in {h["code"] for h in holdings}:
+        # The doctor should talk the post through resuscitation step by step.
+        flags.append("requester_without_valid_bls")
+    payload["flags"] = flags
+    return payload
 
 
 def message_payload(message: Message) -> dict:

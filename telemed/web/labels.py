@@ -24,6 +24,8 @@ LABELS = {
         "closed": _l("Closed with an outcome"),
     },
     "presence": {"available": _l("Available"), "away": _l("Away"), "offline": _l("Offline")},
+    "cert_status": {"valid": _l("valid"), "expiring": _l("expiring"), "expired": _l("expired"),
+                    "revoked": _l("revoked"), "none": _l("none")},
 }
 
 # Sentences the browser scripts show, keyed by a short name.
@@ -62,6 +64,8 @@ MESSAGES = {
     "transfer_reason": _l("Why do you transfer it?"),
     "overdue": _l("past its escalation time"),
     "on_duty": _l("On duty"),
+    "requester_certs": _l("Requester's valid certifications"),
+    "requester_no_certs": _l("The requester holds no valid certification."),
 }
 
 

@@ -1,0 +1,201 @@
+"""Staff, facilities, certifications, roster import, coverage reports and exports."""
+import csv
+import io
+from datetime import date
+
+from flask import Response, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from telemed.api.blueprint import bp
+from telemed.api.common import json_body, page, query_args, roles_required
+from telemed.api.schemas import (
+    CertificationCreateSchema, CertificationFilterSchema, CertificationPatchSchema,
+    CertificationSchema, CertificationTypeCreateSchema, CertificationTypeSchema,
+    FacilityCreateSchema, FacilityPatchSchema, FacilitySchema, ReasonSchema, ReportQuerySchema,
+    UserCreateSchema, UserFilterSchema, UserPatchSchema,
+)
+from telemed.errors import ValidationFailed
+from telemed.extensions import db
+from telemed.models import CertificationType
+from telemed.services import certifications, coverage, roster, staff
+from telemed.services.representation import user_payload
+
+
+# ---------------------------------------------------------------------------- staff
+
+@bp.get("/users")
+@roles_required("admin")
+def list_users():
+    users, total = staff.list_users(query_args(UserFilterSchema()))
+    return page([user_payload(u) for u in users], total)
+
+
+@bp.post("/users")
+@roles_required("admin")
+def create_user():
+    return jsonify(user_payload(staff.create_user(json_body(UserCreateSchema()), current_user))), 201
+
+
+@bp.get("/users/<int:user_id>")
+@roles_required()
+def get_user(user_id: int):
+    return jsonify(user_payload(staff.get_user(current_user, user_id)))
+
+
+@bp.patch("/users/<int:user_id>")
+@roles_required("admin")
+def update_user(user_id: int):
+    user = staff.update_user(current_user, user_id, json_body(UserPatchSchema()))
+    return jsonify(user_payload(user))
+
+
+@bp.post("/facilities")
+@roles_required("admin")
+def create_facility():
+    facility = staff.create_facility(current_user, json_body(FacilityCreateSchema()))
+    return jsonify(FacilitySchema().dump(facility)), 201
+
+
+@bp.patch("/facilities/<int:facility_id>")
+@roles_required("admin")
+def update_facility(facility_id: int):
+    facility = staff.update_facility(current_user, facility_id, json_body(FacilityPatchSchema()))
+    return jsonify(FacilitySchema().dump(facility))
+
+
+# ---------------------------------------------------------------------------- certifications
+
+def _certification_payload(certification, status=None) -> dict:
+    payload = CertificationSchema().dump(certification)
+    payload["status"] = status or certifications.status_on(certification, date.today())
+    return payload
+
+
+@bp.get("/certification-types")
+@roles_required()
+def list_certification_types():
+    types = db.session.scalars(db.select(CertificationType).order_by(CertificationType.code)).all()
+    return page(CertificationTypeSchema(many=True).dump(types), len(types))
+
+
+@bp.post("/certification-types")
+@roles_required("admin")
+def create_certification_type():
+    cert_type = certifications.create_type(current_user, json_body(CertificationTypeCreateSchema()))
+    return jsonify(CertificationTypeSchema().dump(cert_type)), 201
+
+
+@bp.get("/certifications")
+@roles_required()
+def list_certifications():
+    filters = query_args(CertificationFilterSchema())
+    scope = None if current_user.role == "admin" else current_user  # others: their own only
+    rows, total, day = certifications.list_certifications(filters, scope_user=scope)
+    items = [_certification_payload(c, status) for c, status in rows]
+    return jsonify({"items": items, "total": total, "as_of": day.isoformat()})
+
+
+@bp.post("/certifications")
+@roles_required("admin")
+def create_certification():
+    certification = certifications.create_certification(
+        current_user, json_body(CertificationCreateSchema()))
+    return jsonify(_certification_payload(certification)), 201
+
+
+@bp.patch("/certifications/<int:certification_id>")
+@roles_required("admin")
+def correct_certification(certification_id: int):
+    certification = certifications.correct_certification(
+        current_user, certification_id, json_body(CertificationPatchSchema()))
+    return jsonify(_certification_payload(certification))
+
+
+@bp.delete("/certifications/<int:certification_id>")
+@roles_required("admin")
+def revoke_certification(certification_id: int):
+    reason = json_body(ReasonSchema())["reason"] if request.get_data() else None
+    certification = certifications.revoke_certification(current_user, certification_id, reason)
+    return jsonify(_certification_payload(certification))
+
+
+@bp.post("/certifications/import")
+@roles_required("admin")
+def import_certifications():
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationFailed(_("Attach the roster (CSV or XLSX) in the `file` field."),
+                               {"file": [_("Missing data for required field.")]})
+    rows, row_errors = roster.read_roster(upload.read())
+    dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    if row_errors:
+        result = certifications.plan_import(rows)
+        result.errors.update(row_errors)
+    elif dry_run:
+        result = certifications.plan_import(rows)
+    else:
+        result = certifications.import_rows(current_user, rows, upload.filename or "roster")
+    body = {
+        "imported": not dry_run and result.ok,
+        "dry_run": dry_run,
+        "rows": len(rows) + len(row_errors),
+        "created": len(result.created),
+        "unchanged": len(result.unchanged),
+        "preview": [{**r, "issued_on": r["issued_on"].isoformat(),
+                     "expires_on": r["expires_on"].isoformat(), "action": action}
+                    for action, records in (("create", result.created), ("unchanged", result.unchanged))
+                    for r in records],
+        "errors": [{"row": number, "fields": fields}
+                   for number, fields in sorted(result.errors.items())],
+    }
+    for record in body["preview"]:
+        record.pop("type_id", None)
+    if result.errors:
+        return jsonify({"error": {"code": "validation_error",
+                                  "message": _("%(n)s rows have errors; nothing was imported.",
+                                               n=len(result.errors)),
+                                  "fields": {f"row {e['row']}": e["fields"] for e in body["errors"]}},
+                        **body}), 422
+    return jsonify(body), 200 if dry_run else 201
+
+
+# ---------------------------------------------------------------------------- reports
+
+@bp.get("/reports/coverage")
+@roles_required("admin")
+def coverage_report():
+    args = query_args(ReportQuerySchema())
+    return jsonify(coverage.coverage_report(args["as_of"], args["district_id"]))
+
+
+@bp.get("/reports/lapsing")
+@roles_required("admin")
+def lapsing_report():
+    args = query_args(ReportQuerySchema())
+    items = coverage.lapsing(args["as_of"], args["days"], args["district_id"])
+    return jsonify({"items": items, "total": len(items), "as_of": args["as_of"].isoformat()})
+
+
+@bp.get("/exports/training.csv")
+@roles_required("admin")
+def training_export():
+    args = query_args(ReportQuerySchema())
+    needs = coverage.training_needs(args["as_of"], args["district_id"])
+    buffer = io.StringIO()
+    columns = ["username", "full_name", "profession", "facility", "type", "status", "expires_on"]
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(needs)
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=training-{args['as_of'].isoformat()}.csv"})
+
+
+@bp.get("/me/certifications")
+@roles_required()
+def my_certifications():
+    holdings = certifications.current_holdings(current_user.id)
+    for h in holdings:
+        h["expires_on"] = h["expires_on"].isoformat()
+    return jsonify({"items": holdings, "total": len(holdings)})
+

@@ -1,0 +1,213 @@
+"""Coverage: who holds a valid certification, where the gaps are, what lapses next.
+
+Every figure comes from SQL aggregation (GROUP BY over staff x type with each person's best
+status); Python only folds the grouped rows, never loops over people or records.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, literal, select, true
+
+from telemed.extensions import db
+from telemed.models import Certification, CertificationType, Facility, User
+from telemed.services.certifications import RANK, STATUSES, add_months, status_rank_sql
+
+FORECAST_MONTHS = (3, 6, 12)
+LAPSE_BUCKETS = (30, 60, 90)
+
+
+def _staff_conditions(district_id: int | None) -> list:
+    """Active medical staff (administrators are not counted), optionally of one district."""
+    conditions = [User.active.is_(True), User.role != "admin"]
+    if district_id is not None:
+        conditions.append(User.facility_id.in_(
+            select(Facility.id).where(Facility.district_id == district_id)))
+    return conditions
+
+
+def _best_status(day: date):
+    """Subquery: each person's best status rank per type on `day`."""
+    return (select(Certification.user_id, Certification.type_id,
+                   func.min(status_rank_sql(day)).label("rank"))
+            .group_by(Certification.user_id, Certification.type_id).subquery())
+
+
+def status_counts(day: date, district_id: int | None = None, by_facility: bool = True):
+    """Rows (type code, profession, facility id, status rank, people) for `day`."""
+    best = _best_status(day)
+    rank = func.coalesce(best.c.rank, RANK["none"])
+    facility = User.facility_id if by_facility else literal(None)
+    query = (
+        select(CertificationType.code, User.profession, facility.label("facility_id"),
+               rank.label("rank"), func.count().label("people"))
+        .select_from(User)
+        .join(CertificationType, true())
+        .outerjoin(best, and_(best.c.user_id == User.id, best.c.type_id == CertificationType.id))
+        .where(*_staff_conditions(district_id))
+        .group_by(CertificationType.code, User.profession, facility, rank)
+    )
+    return db.session.execute(query).all()
+
+
+def _ratio(part: int, whole: int) -> float:
+    return round(part / whole, 2) if whole else 0.0
+
+
+def _is_held(rank: int) -> bool:
+    return rank <= RANK["expiring"]
+
+
+def coverage_report(as_of: date, district_id: int | None = None) -> dict:
+    """DESIGN.md's coverage report, plus a forecast and lapse counts."""
+    types = db.session.scalars(select(CertificationType).order_by(CertificationType.code)).all()
+    staff_rows = db.session.execute(
+        select(User.profession, User.facility_id, func.count())
+        .where(*_staff_conditions(district_id)).group_by(User.profession, User.facility_id)
+    ).all()
+    by_profession: dict[str, int] = defaultdict(int)
+    facility_staff: dict[int, int] = defaultdict(int)
+    facility_professions: dict[int, set] = defaultdict(set)
+    for profession, facility_id, people in staff_rows:
+        by_profession[profession] += people
+        facility_staff[facility_id] += people
+        facility_professions[facility_id].add(profession)
+    total = sum(by_profession.values())
+
+    summary = {t.code: dict.fromkeys(("valid", "expiring", "expired", "revoked", "none"), 0)
+               for t in types}
+    profession_held: dict[str, dict[str, list[int]]] = {t.code: defaultdict(lambda: [0, 0])
+                                                        for t in types}
+    facility_held: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for code, profession, facility_id, rank, people in status_counts(as_of, district_id):
+        status = STATUSES[rank]
+        held = _is_held(rank)
+        summary[code]["valid" if held else status] += people
+        if status == "expiring":
+            summary[code]["expiring"] += people
+        if held:
+            profession_held[code][profession][0] += people
+            facility_held[facility_id][code] += people
+        if status == "expiring":
+            profession_held[code][profession][1] += people
+
+    type_entries = []
+    for cert_type in types:
+        professions = {}
+        for profession, staff in sorted(by_profession.items()):
+            valid, expiring = profession_held[cert_type.code].get(profession, [0, 0])
+            professions[profession] = {"staff": staff, "valid": valid, "expiring": expiring,
+                                       "coverage": _ratio(valid, staff)}
+        type_entries.append({"code": cert_type.code, "name": cert_type.name,
+                             "required_for": cert_type.required_for, **summary[cert_type.code],
+                             "by_profession": professions})
+
+    names = dict(db.session.execute(select(Facility.id, Facility.name)).all())
+    facilities = []
+    for facility_id, staff in facility_staff.items():
+        held = facility_held.get(facility_id, {})
+        entry_types = {t.code: {"valid": held.get(t.code, 0),
+                                "coverage": _ratio(held.get(t.code, 0), staff)} for t in types}
+        gap_codes = [t.code for t in types
+                     if set(t.required_for or ()) & facility_professions[facility_id]
+                     and held.get(t.code, 0) == 0]
+        facilities.append({"id": facility_id, "name": names.get(facility_id, "—"), "staff": staff,
+                           "types": entry_types, "gap_types": gap_codes,
+                           "gaps": [_("no valid %(code)s", code=code) for code in gap_codes]})
+    facilities.sort(key=lambda f: (-len(f["gaps"]), f["name"]))
+
+    return {
+        "as_of": as_of.isoformat(),
+        "district_id": district_id,
+        "staff": {"total": total, "by_profession": dict(sorted(by_profession.items()))},
+        "types": type_entries,
+        "facilities": facilities,
+        "lapsing": lapse_counts(as_of, district_id),
+        "forecast": forecast(as_of, district_id, total),
+    }
+
+
+def forecast(as_of: date, district_id: int | None, total: int) -> list[dict]:
+    """Coverage per type in 3, 6 and 12 months if nobody renews."""
+    result = []
+    for months in FORECAST_MONTHS:
+        day = add_months(as_of, months)
+        held: dict[str, int] = defaultdict(int)
+        for code, _profession, _facility, rank, people in status_counts(day, district_id,
+                                                                        by_facility=False):
+            if _is_held(rank):
+                held[code] += people
+        result.append({"months": months, "as_of": day.isoformat(),
+                       "types": {code: {"valid": n, "coverage": _ratio(n, total)}
+                                 for code, n in sorted(held.items())}})
+    return result
+
+
+def _lapsing_query(as_of: date, within_days: int, district_id: int | None):
+    """People whose last valid record of a type ends within the window (nobody renewed)."""
+    last = (select(Certification.user_id, Certification.type_id,
+                   func.max(Certification.expires_on).label("expires_on"))
+            .where(Certification.revoked_at.is_(None), Certification.issued_on <= as_of)
+            .group_by(Certification.user_id, Certification.type_id).subquery())
+    return (select(User, CertificationType.code, last.c.expires_on)
+            .join(last, last.c.user_id == User.id)
+            .join(CertificationType, CertificationType.id == last.c.type_id)
+            .where(last.c.expires_on >= as_of,
+                   last.c.expires_on <= as_of + timedelta(days=within_days),
+                   *_staff_conditions(district_id))
+            .order_by(last.c.expires_on, User.full_name))
+
+
+def lapse_counts(as_of: date, district_id: int | None = None) -> dict:
+    """How many certifications lapse within 30, 60 and 90 days, per type."""
+    query = _lapsing_query(as_of, LAPSE_BUCKETS[-1], district_id).subquery()
+    rows = db.session.execute(
+        select(query.c.code, query.c.expires_on, func.count()).group_by(query.c.code, query.c.expires_on)
+    ).all()
+    counts = {str(days): defaultdict(int) for days in LAPSE_BUCKETS}
+    for code, expires_on, people in rows:
+        for days in LAPSE_BUCKETS:
+            if expires_on <= as_of + timedelta(days=days):
+                counts[str(days)][code] += people
+    return {days: dict(per_type) for days, per_type in counts.items()}
+
+
+def lapsing(as_of: date, within_days: int = 90, district_id: int | None = None) -> list[dict]:
+    """Who lapses next: person, post, type and date, soonest first."""
+    rows = db.session.execute(_lapsing_query(as_of, within_days, district_id)).all()
+    return [{"user_id": user.id, "username": user.username, "full_name": user.full_name,
+             "profession": user.profession,
+             "facility": {"id": user.facility_id, "name": user.facility.name if user.facility else None},
+             "type": code, "expires_on": expires_on.isoformat(),
+             "days_left": (expires_on - as_of).days} for user, code, expires_on in rows]
+
+
+def training_needs(as_of: date, district_id: int | None = None) -> list[dict]:
+    """Who to send to training next: required types not held, or lapsing within 90 days."""
+    best = _best_status(as_of)
+    last = (select(Certification.user_id, Certification.type_id,
+                   func.max(Certification.expires_on).label("expires_on"))
+            .where(Certification.revoked_at.is_(None))
+            .group_by(Certification.user_id, Certification.type_id).subquery())
+    rank = func.coalesce(best.c.rank, RANK["none"])
+    rows = db.session.execute(
+        select(User, Facility.name, CertificationType.code, CertificationType.required_for, rank,
+               last.c.expires_on)
+        .join(Facility, Facility.id == User.facility_id, isouter=True)
+        .join(CertificationType, true())
+        .outerjoin(best, and_(best.c.user_id == User.id, best.c.type_id == CertificationType.id))
+        .outerjoin(last, and_(last.c.user_id == User.id, last.c.type_id == CertificationType.id))
+        .where(*_staff_conditions(district_id), rank >= RANK["expiring"])
+        .order_by(rank.desc(), last.c.expires_on, User.full_name)
+    ).all()
+    needs = []
+    for user, facility_name, code, required_for, row_rank, expires_on in rows:
+        if user.profession not in (required_for or ()):
+            continue
+        needs.append({"username": user.username, "full_name": user.full_name,
+                      "profession": user.profession, "facility": facility_name, "type": code,
+                      "status": STATUSES[row_rank],
+                      "expires_on": expires_on.isoformat() if expires_on else ""})
+    return needs
