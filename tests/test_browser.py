@@ -33,14 +33,14 @@ def open_as(browser, live_server, district):
     """`open_as(username)` gives a page logged in through the login form."""
     contexts = []
 
-    def _open(username, server=None):
+    def _open(username, server=None, password=PASSWORD):
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)
         page.goto(f"{(server or live_server).url}/login")
         page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=password]", password)
         page.click("button[type=submit]")
         page.wait_for_selector("#connection[data-state=online]")
         return page
@@ -169,3 +169,57 @@ def test_escalation_is_seen_by_every_doctor_and_the_admin(open_as, fast_server):
     general.wait_for_selector(f"#queue li[data-id='{created['id']}'][data-overdue=yes]", timeout=20000)
     admin.wait_for_selector(f"#escalated li[data-id='{created['id']}']", timeout=20000)
     admin.wait_for_selector("#on-duty li[data-status=available]")
+
+
+@pytest.fixture
+def demo_district(app):
+    from telemed.services.demo import load_demo_district
+
+    with app.app_context():
+        load_demo_district(force=True)
+
+
+def test_dashboard_answers_which_posts_lack_bls_and_who_lapses_next(open_as, demo_district, tmp_path):
+    admin = open_as("admin", password="demo-admin")
+    admin.goto(admin.url.replace("/admin", "/admin/coverage"))
+    gaps = admin.locator("#gaps li")
+    gaps.first.wait_for()
+    text = admin.inner_text("#gaps")
+    for post in ("Shubar", "Yrgyzbay", "Akzhar"):
+        assert post in text
+    assert "no valid BLS" in text
+    admin.wait_for_selector("#lapsing tr")
+    assert admin.locator("#lapsing tr").count() > 0
+    assert admin.evaluate("Chart.getChart('profession-chart').data.datasets.length") >= 2
+    assert admin.evaluate("Chart.getChart('forecast-chart').data.labels.length") == 4
+    facilities = admin.evaluate(
+        "fetch('/api/v1/reports/coverage').then(r => r.json()).then(r => r.facilities.length)")
+    assert admin.locator("#heat-body tr").count() == facilities >= 20
+    first_row = admin.locator("#heat-body tr").first.inner_text()
+    assert "Akzhar" in first_row  # gaps first
+    admin.fill("input[name=as_of]", "2026-06-01")
+    admin.click("#coverage-form button[type=submit]")
+    # 171 nurses + 52 doctors + 45 feldshers + 25 midwives held a valid BLS on that day
+    admin.wait_for_function("document.getElementById('coverage-summary').textContent.includes('BLS: 293')")
+    admin.screenshot(path=str(tmp_path / "coverage.png"), full_page=True)
+    if os.environ.get("TELEMED_SCREENSHOTS"):
+        admin.screenshot(path=os.path.join(os.environ["TELEMED_SCREENSHOTS"], "coverage.png"), full_page=True)
+
+
+def test_roster_import_preview_then_import(open_as, district, tmp_path):
+    admin = open_as("admin_z")
+    admin.goto(admin.url.replace("/admin", "/admin/import"))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("username,type,issued_on\nfeldsher_a,BLS,2025-03-01\nghost,BLS,2025-03-01\n")
+    admin.set_input_files("input[name=file]", str(roster))
+    admin.click("#preview")
+    admin.wait_for_selector("#import-rows tr[data-row='3'] .gap")
+    assert "username" in admin.inner_text("#import-rows tr[data-row='3']")
+    assert admin.is_disabled("#do-import")
+    roster.write_text("username,type,issued_on\nfeldsher_a,BLS,2025-03-01\n")
+    admin.set_input_files("input[name=file]", str(roster))
+    admin.click("#preview")
+    admin.wait_for_selector("#do-import:not([disabled])")
+    admin.click("#do-import")
+    admin.wait_for_function("document.getElementById('import-summary').textContent.includes('create 1')")
+    admin.wait_for_function("document.getElementById('do-import').disabled")

@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from telemed.api.blueprint import bp
 from telemed.api.common import json_body, page, query_args, roles_required
-from telemed.api.schemas import ICD10QuerySchema, PresenceSchema
+from telemed.api.schemas import FacilitySchema, ICD10QuerySchema, PresenceSchema
 from telemed.extensions import db
-from telemed.models import District, Facility
-from telemed.services import presence
+from telemed.models import District
+from telemed.services import presence, staff
 from telemed.services.clinical_codes import search_icd10
 from telemed.services.snapshots import queue_snapshot
 
@@ -51,7 +51,5 @@ def districts():
 @bp.get("/facilities")
 @roles_required()
 def facilities():
-    rows = db.session.scalars(select(Facility).order_by(Facility.name)).all()
-    items = [{"id": f.id, "name": f.name, "kind": f.kind, "village": f.village,
-              "district_id": f.district_id, "active": f.active} for f in rows]
-    return page(items, len(items))
+    rows = staff.list_facilities()
+    return page(FacilitySchema(many=True).dump(rows), len(rows))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,7 +12,9 @@ from urllib.parse import urlsplit
 
 from telemed.errors import ServiceError
 from telemed.extensions import db, limiter, login_rate_limit
-from telemed.models.vocabulary import DISPOSITIONS, PRIORITIES, SEXES, SPECIALTIES, AVPU
+from telemed.models.vocabulary import (
+    AVPU, DISPOSITIONS, FACILITY_KINDS, PRIORITIES, PROFESSIONS, ROLES, SEXES, SPECIALTIES,
+)
 from telemed.services import auth
 
 bp = Blueprint("web", __name__)
@@ -88,6 +91,27 @@ def admin():
     return _role_page("admin", "admin.html")
 
 
+ADMIN_PAGES = {"coverage": "admin_coverage.html", "certifications": "admin_certifications.html",
+               "import": "admin_import.html", "staff": "admin_staff.html",
+               "facilities": "admin_facilities.html"}
+
+
+@bp.get("/admin/<page>")
+@login_required
+def admin_page(page: str):
+    if page not in ADMIN_PAGES:
+        abort(404)
+    return _role_page("admin", ADMIN_PAGES[page], professions=PROFESSIONS, roles=ROLES,
+                      specialties=SPECIALTIES, facility_kinds=FACILITY_KINDS,
+                      today=date.today().isoformat())
+
+
+@bp.get("/me")
+@login_required
+def me():
+    return render_template("me.html")
+
+
 @bp.get("/consultations/<uuid:consultation_id>")
 @login_required
 def consultation(consultation_id: uuid.UUID):
@@ -101,4 +125,14 @@ def _page_context():
 
     from telemed.web.labels import LABELS, labels_for_js
 
-    return {"labels": LABELS, "labels_for_js": labels_for_js, "get_locale": get_locale}
+    return {"labels": LABELS, "labels_for_js": labels_for_js, "get_locale": get_locale,
+            "certification_notice": _certification_notice}
+
+
+def _certification_notice() -> list[dict]:
+    """The signed-in person's certifications that lapse within 90 days or have lapsed."""
+    if not current_user.is_authenticated:
+        return []
+    from telemed.services.certifications import current_holdings
+
+    return [h for h in current_holdings(current_user.id) if h["status"] in ("expiring", "expired")]

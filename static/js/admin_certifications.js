@@ -1,0 +1,63 @@
+/* Certification records: filter, add, correct the expiry, revoke. */
+(function () {
+  "use strict";
+  const t = window.telemed;
+  const filter = document.getElementById("filter-form");
+  const add = document.getElementById("add-form");
+
+  async function options() {
+    const [types, facilities] = await Promise.all([t.api("GET", "/certification-types"), t.api("GET", "/facilities")]);
+    for (const select of [filter.elements.type, add.elements.type]) {
+      for (const ty of types.items) select.append(t.el("option", { value: ty.code }, `${ty.code} — ${ty.name}`));
+    }
+    for (const f of facilities.items) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
+  }
+
+  async function load() {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(filter)) if (value) params.set(key, value);
+    params.set("limit", "200");
+    const page = await t.api("GET", `/certifications?${params}`);
+    document.getElementById("total").textContent = `${page.total}`;
+    document.getElementById("rows").replaceChildren(...page.items.map((c) => t.el("tr", { dataset: { id: c.id, status: c.status } },
+      t.el("td", {}, c.user.full_name), t.el("td", {}, c.user.profession),
+      t.el("td", {}, c.user.facility ? c.user.facility.name : ""), t.el("td", {}, c.type),
+      t.el("td", {}, c.issued_on), t.el("td", {}, c.expires_on), t.el("td", {}, t.label("cert_status", c.status)),
+      t.el("td", {},
+        t.el("button", { type: "button", class: "link", onclick: () => correct(c) }, "✎"), " ",
+        c.revoked_at ? "" : t.el("button", { type: "button", class: "link revoke", onclick: () => revoke(c) }, "⊘")))));
+  }
+
+  async function revoke(c) {
+    const reason = prompt(t.msg("confirm_revoke"));
+    if (reason === null) return;
+    try { await t.api("DELETE", `/certifications/${c.id}`, { reason: reason || null }); await load(); }
+    catch (err) { alert(t.describeError(err)); }
+  }
+
+  async function correct(c) {
+    const expires = prompt(t.msg("new_expiry"), c.expires_on);
+    if (!expires || expires === c.expires_on) return;
+    try { await t.api("PATCH", `/certifications/${c.id}`, { expires_on: expires }); await load(); }
+    catch (err) { alert(t.describeError(err)); }
+  }
+
+  add.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("add-error");
+    error.hidden = true;
+    const f = add.elements;
+    try {
+      const found = await t.api("GET", `/users?q=${encodeURIComponent(f.username.value.trim())}`);
+      const user = found.items.find((u) => u.username === f.username.value.trim().toLowerCase());
+      if (!user) throw new t.ApiError(422, { code: "validation_error", message: t.msg("no_user") });
+      await t.api("POST", "/certifications", { user_id: user.id, type: f.type.value, issued_on: f.issued_on.value,
+        expires_on: f.expires_on.value || null, issuer: f.issuer.value || null, number: f.number.value || null });
+      add.reset();
+      await load();
+    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
+  });
+  filter.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  t.connect({});
+  options().then(load).catch((err) => alert(t.describeError(err)));
+})();

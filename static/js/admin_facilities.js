@@ -1,0 +1,39 @@
+/* Facilities: add, rename, deactivate or reactivate (never delete). */
+(function () {
+  "use strict";
+  const t = window.telemed;
+  const add = document.getElementById("add-form");
+
+  async function load() {
+    const page = await t.api("GET", "/facilities");
+    document.getElementById("rows").replaceChildren(...page.items.map((f) => t.el("tr", { dataset: { id: f.id } },
+      t.el("td", {}, f.name), t.el("td", {}, f.kind), t.el("td", {}, f.village), t.el("td", {}, f.active ? "✓" : "—"),
+      t.el("td", {},
+        t.el("button", { type: "button", class: "link", onclick: () => rename(f) }, "✎"), " ",
+        t.el("button", { type: "button", class: "link", onclick: () => change(f.id, { active: !f.active }) }, f.active ? "⊘" : "↺")))));
+  }
+  async function change(id, changes) {
+    try { await t.api("PATCH", `/facilities/${id}`, changes); await load(); } catch (err) { alert(t.describeError(err)); }
+  }
+  function rename(f) {
+    const name = prompt(t.msg("facility"), f.name);
+    if (name && name !== f.name) change(f.id, { name });
+  }
+  add.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = add.elements;
+    const error = document.getElementById("add-error");
+    error.hidden = true;
+    try {
+      await t.api("POST", "/facilities", { name: f.name.value, kind: f.kind.value, village: f.village.value,
+        district_id: Number(f.district_id.value) });
+      add.reset();
+      await load();
+    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
+  });
+  t.api("GET", "/districts").then((page) => {
+    for (const d of page.items) add.elements.district_id.append(t.el("option", { value: d.id }, `${d.name} (${d.region})`));
+  });
+  t.connect({});
+  load().catch((err) => alert(t.describeError(err)));
+})();

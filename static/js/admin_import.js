@@ -1,0 +1,39 @@
+/* Roster import: preview every row (nothing written), then import all of them or none. */
+(function () {
+  "use strict";
+  const t = window.telemed;
+  const form = document.getElementById("import-form");
+  const importButton = document.getElementById("do-import");
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+  async function send(dryRun) {
+    const data = new FormData();
+    data.append("file", form.elements.file.files[0]);
+    const response = await fetch(`/api/v1/certifications/import${dryRun ? "?dry_run=1" : ""}`,
+      { method: "POST", body: data, credentials: "same-origin", headers: { "X-CSRFToken": csrf } });
+    return { status: response.status, body: await response.json() };
+  }
+
+  function show({ status, body }) {
+    const rows = (body.preview || []).map((r) => ({ row: r.row, cells: [r.username, r.type, r.issued_on, r.expires_on], note: r.action, bad: false }))
+      .concat((body.errors || []).map((e) => ({ row: e.row, cells: ["", "", "", ""],
+        note: Object.entries(e.fields).map(([f, m]) => `${f}: ${m.join(" ")}`).join("; "), bad: true })))
+      .sort((a, b) => a.row - b.row);
+    document.getElementById("import-rows").replaceChildren(...rows.map((r) => t.el("tr", { class: r.bad ? "escalated-row" : null, dataset: { row: r.row } },
+      t.el("td", {}, String(r.row)), ...r.cells.map((c) => t.el("td", {}, c || "")), t.el("td", { class: r.bad ? "gap" : null }, r.note))));
+    const summary = body.error ? body.error.message
+      : `${body.rows} · create ${body.created} · unchanged ${body.unchanged}${body.imported ? ` · ${t.msg("imported")}` : ""}`;
+    document.getElementById("import-summary").textContent = summary;
+    importButton.disabled = !(status === 200 && body.dry_run && body.created > 0);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try { show(await send(true)); } catch (err) { alert(t.describeError(err)); }
+  });
+  importButton.addEventListener("click", async () => {
+    importButton.disabled = true;
+    try { show(await send(false)); } catch (err) { alert(t.describeError(err)); }
+  });
+  t.connect({});
+})();

@@ -1,0 +1,48 @@
+/* Staff accounts: search, add, reset a password, deactivate or reactivate (never delete). */
+(function () {
+  "use strict";
+  const t = window.telemed;
+  const filter = document.getElementById("filter-form");
+  const add = document.getElementById("add-form");
+
+  async function load() {
+    const params = new URLSearchParams({ limit: "200" });
+    for (const [key, value] of new FormData(filter)) if (value) params.set(key, value);
+    const page = await t.api("GET", `/users?${params}`);
+    document.getElementById("total").textContent = `${page.total}`;
+    document.getElementById("rows").replaceChildren(...page.items.map((u) => t.el("tr", { dataset: { id: u.id, active: String(u.active) } },
+      t.el("td", {}, u.full_name), t.el("td", {}, u.username), t.el("td", {}, u.role), t.el("td", {}, u.profession),
+      t.el("td", {}, u.facility ? u.facility.name : ""), t.el("td", {}, u.specialties.map((s) => t.label("specialty", s)).join(", ")),
+      t.el("td", {},
+        t.el("button", { type: "button", class: "link", onclick: () => change(u.id, { active: !u.active }) }, u.active ? "⊘" : "↺"), " ",
+        t.el("button", { type: "button", class: "link", onclick: () => resetPassword(u.id) }, "🔑")))));
+  }
+
+  async function change(id, changes) {
+    try { await t.api("PATCH", `/users/${id}`, changes); await load(); } catch (err) { alert(t.describeError(err)); }
+  }
+  function resetPassword(id) {
+    const password = prompt(t.msg("new_password"));
+    if (password) change(id, { password });
+  }
+
+  add.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = add.elements;
+    const error = document.getElementById("add-error");
+    error.hidden = true;
+    try {
+      await t.api("POST", "/users", { username: f.username.value.trim().toLowerCase(), full_name: f.full_name.value,
+        role: f.role.value, profession: f.profession.value, facility_id: f.facility_id.value ? Number(f.facility_id.value) : null,
+        specialties: f.specialty.value ? [f.specialty.value] : [], password: f.password.value });
+      add.reset();
+      await load();
+    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
+  });
+  filter.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  t.api("GET", "/facilities").then((page) => {
+    for (const fac of page.items) add.elements.facility_id.append(t.el("option", { value: fac.id }, fac.name));
+  });
+  t.connect({});
+  load().catch((err) => alert(t.describeError(err)));
+})();
