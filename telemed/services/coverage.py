@@ -1,15 +1,16 @@
 """Coverage: who holds a valid certification, where the gaps are, what lapses next.
 
-Every figure comes from SQL aggregation (GROUP BY over staff x type with each person's best
-status); Python only folds the grouped rows, never loops over people or records.
+Every figure of the report comes from one SQL aggregation (GROUP BY over staff x type with each
+person's best status and last expiry); Python only folds the grouped rows, never loops over people
+or records.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, literal, select, true
+from sqlalchemy import and_, case, func, or_, select, true
 
 from telemed.extensions import db
 from telemed.models import Certification, CertificationType, Facility, User
@@ -28,26 +29,44 @@ def _staff_conditions(district_id: int | None) -> list:
     return conditions
 
 
+def _not_revoked_by(day: date):
+    end_of_day = datetime.combine(day + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    return or_(Certification.revoked_at.is_(None), Certification.revoked_at >= end_of_day)
+
+
 def _best_status(day: date):
-    """Subquery: each person's best status rank per type on `day`."""
+    """Subquery: per person and type, the best status rank on `day` and the last expiry of the
+    records they held then (what is left if nobody renews)."""
+    held_then = and_(Certification.issued_on <= day, _not_revoked_by(day))
     return (select(Certification.user_id, Certification.type_id,
-                   func.min(status_rank_sql(day)).label("rank"))
+                   func.min(status_rank_sql(day)).label("rank"),
+                   func.max(case((held_then, Certification.expires_on))).label("last_expiry"))
             .group_by(Certification.user_id, Certification.type_id).subquery())
 
 
-def status_counts(day: date, district_id: int | None = None, by_facility: bool = True):
-    """Rows (type code, profession, facility id, status rank, people) for `day`."""
-    best = _best_status(day)
+def _held_until(last_expiry, day: date):
+    return func.sum(case((last_expiry >= day, 1), else_=0))
+
+
+def status_counts(as_of: date, district_id: int | None = None):
+    """One GROUP BY over staff x type: people per (type, profession, facility, status rank), and
+    among them how many still hold it at each forecast date and how many lapse within 30/60/90
+    days."""
+    best = _best_status(as_of)
     rank = func.coalesce(best.c.rank, RANK["none"])
-    facility = User.facility_id if by_facility else literal(None)
+    forecast_days = [add_months(as_of, months) for months in FORECAST_MONTHS]
+    lapse_days = [as_of + timedelta(days=days) for days in LAPSE_BUCKETS]
     query = (
-        select(CertificationType.code, User.profession, facility.label("facility_id"),
-               rank.label("rank"), func.count().label("people"))
+        select(CertificationType.code, User.profession, User.facility_id, rank.label("rank"),
+               func.count().label("people"),
+               *[_held_until(best.c.last_expiry, day) for day in forecast_days],
+               *[func.sum(case((and_(rank <= RANK["expiring"], best.c.last_expiry <= day), 1),
+                               else_=0)) for day in lapse_days])
         .select_from(User)
         .join(CertificationType, true())
         .outerjoin(best, and_(best.c.user_id == User.id, best.c.type_id == CertificationType.id))
         .where(*_staff_conditions(district_id))
-        .group_by(CertificationType.code, User.profession, facility, rank)
+        .group_by(CertificationType.code, User.profession, User.facility_id, rank)
     )
     return db.session.execute(query).all()
 
@@ -61,7 +80,7 @@ def _is_held(rank: int) -> bool:
 
 
 def coverage_report(as_of: date, district_id: int | None = None) -> dict:
-    """DESIGN.md's coverage report, plus a forecast and lapse counts."""
+    """DESIGN.md's coverage report, plus lapse counts and a forecast, from one aggregate query."""
     types = db.session.scalars(select(CertificationType).order_by(CertificationType.code)).all()
     staff_rows = db.session.execute(
         select(User.profession, User.facility_id, func.count())
@@ -78,19 +97,26 @@ def coverage_report(as_of: date, district_id: int | None = None) -> dict:
 
     summary = {t.code: dict.fromkeys(("valid", "expiring", "expired", "revoked", "none"), 0)
                for t in types}
-    profession_held: dict[str, dict[str, list[int]]] = {t.code: defaultdict(lambda: [0, 0])
-                                                        for t in types}
+    profession_held = {t.code: defaultdict(lambda: [0, 0]) for t in types}
     facility_held: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for code, profession, facility_id, rank, people in status_counts(as_of, district_id):
+    forecast_held = {months: defaultdict(int) for months in FORECAST_MONTHS}
+    lapses = {days: defaultdict(int) for days in LAPSE_BUCKETS}
+    for row in status_counts(as_of, district_id):
+        code, profession, facility_id, rank, people = row[:5]
+        future, lapsing_within = row[5:5 + len(FORECAST_MONTHS)], row[5 + len(FORECAST_MONTHS):]
         status = STATUSES[rank]
-        held = _is_held(rank)
-        summary[code]["valid" if held else status] += people
-        if status == "expiring":
-            summary[code]["expiring"] += people
-        if held:
+        if _is_held(rank):
+            summary[code]["valid"] += people
             profession_held[code][profession][0] += people
             facility_held[facility_id][code] += people
+            for months, count in zip(FORECAST_MONTHS, future):
+                forecast_held[months][code] += count or 0
+            for days, count in zip(LAPSE_BUCKETS, lapsing_within):
+                lapses[days][code] += count or 0
+        else:
+            summary[code][status] += people
         if status == "expiring":
+            summary[code]["expiring"] += people
             profession_held[code][profession][1] += people
 
     type_entries = []
@@ -124,32 +150,20 @@ def coverage_report(as_of: date, district_id: int | None = None) -> dict:
         "staff": {"total": total, "by_profession": dict(sorted(by_profession.items()))},
         "types": type_entries,
         "facilities": facilities,
-        "lapsing": lapse_counts(as_of, district_id),
-        "forecast": forecast(as_of, district_id, total),
+        "lapsing": {str(days): {code: n for code, n in sorted(per_type.items()) if n}
+                    for days, per_type in lapses.items()},
+        "forecast": [{"months": months, "as_of": add_months(as_of, months).isoformat(),
+                      "types": {code: {"valid": n, "coverage": _ratio(n, total)}
+                                for code, n in sorted(forecast_held[months].items())}}
+                     for months in FORECAST_MONTHS],
     }
-
-
-def forecast(as_of: date, district_id: int | None, total: int) -> list[dict]:
-    """Coverage per type in 3, 6 and 12 months if nobody renews."""
-    result = []
-    for months in FORECAST_MONTHS:
-        day = add_months(as_of, months)
-        held: dict[str, int] = defaultdict(int)
-        for code, _profession, _facility, rank, people in status_counts(day, district_id,
-                                                                        by_facility=False):
-            if _is_held(rank):
-                held[code] += people
-        result.append({"months": months, "as_of": day.isoformat(),
-                       "types": {code: {"valid": n, "coverage": _ratio(n, total)}
-                                 for code, n in sorted(held.items())}})
-    return result
 
 
 def _lapsing_query(as_of: date, within_days: int, district_id: int | None):
     """People whose last valid record of a type ends within the window (nobody renewed)."""
     last = (select(Certification.user_id, Certification.type_id,
                    func.max(Certification.expires_on).label("expires_on"))
-            .where(Certification.revoked_at.is_(None), Certification.issued_on <= as_of)
+            .where(Certification.issued_on <= as_of, _not_revoked_by(as_of))
             .group_by(Certification.user_id, Certification.type_id).subquery())
     return (select(User, CertificationType.code, last.c.expires_on)
             .join(last, last.c.user_id == User.id)
@@ -158,20 +172,6 @@ def _lapsing_query(as_of: date, within_days: int, district_id: int | None):
                    last.c.expires_on <= as_of + timedelta(days=within_days),
                    *_staff_conditions(district_id))
             .order_by(last.c.expires_on, User.full_name))
-
-
-def lapse_counts(as_of: date, district_id: int | None = None) -> dict:
-    """How many certifications lapse within 30, 60 and 90 days, per type."""
-    query = _lapsing_query(as_of, LAPSE_BUCKETS[-1], district_id).subquery()
-    rows = db.session.execute(
-        select(query.c.code, query.c.expires_on, func.count()).group_by(query.c.code, query.c.expires_on)
-    ).all()
-    counts = {str(days): defaultdict(int) for days in LAPSE_BUCKETS}
-    for code, expires_on, people in rows:
-        for days in LAPSE_BUCKETS:
-            if expires_on <= as_of + timedelta(days=days):
-                counts[str(days)][code] += people
-    return {days: dict(per_type) for days, per_type in counts.items()}
 
 
 def lapsing(as_of: date, within_days: int = 90, district_id: int | None = None) -> list[dict]:
