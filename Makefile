@@ -34,7 +34,7 @@ test: install browser-libs
 	TELEMED_TEST_DATABASE_URL=$${TELEMED_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/coverage_bench.py
 
 clean:
 	rm -rf $(VENV) static/node_modules .pytest_cache

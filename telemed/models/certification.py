@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint,
+    JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -31,6 +31,9 @@ class Certification(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "type_id", "issued_on", name="uq_certification_issue"),
         CheckConstraint("expires_on > issued_on", name="certification_expires_after_issue"),
+        # Covers the coverage report's per-person grouping, which then never reads the table.
+        Index("ix_certifications_status", "user_id", "type_id", "issued_on", "expires_on",
+              "revoked_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -10,7 +10,9 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import (
+    Integer, String, and_, case, cast, func, literal, null, or_, select, true, union_all,
+)
 
 from telemed.extensions import db
 from telemed.models import Certification, CertificationType, Facility, User
@@ -48,27 +50,46 @@ def _held_until(last_expiry, day: date):
     return func.sum(case((last_expiry >= day, 1), else_=0))
 
 
-def status_counts(as_of: date, district_id: int | None = None):
-    """One GROUP BY over staff x type: people per (type, profession, facility, status rank), and
-    among them how many still hold it at each forecast date and how many lapse within 30/60/90
-    days."""
+def status_counts(as_of: date, district_id: int | None = None) -> tuple[list, list]:
+    """One aggregation over staff x type with each person's best status and last expiry.
+
+    Returns rows per (type, profession, status rank) with people, how many still hold the type at
+    each forecast date and how many lapse within 30/60/90 days; and rows per (type, facility) with
+    the people holding it. Both come from the same materialised per-person table, read once.
+    """
     best = _best_status(as_of)
-    rank = func.coalesce(best.c.rank, RANK["none"])
-    forecast_days = [add_months(as_of, months) for months in FORECAST_MONTHS]
-    lapse_days = [as_of + timedelta(days=days) for days in LAPSE_BUCKETS]
-    query = (
-        select(CertificationType.code, User.profession, User.facility_id, rank.label("rank"),
-               func.count().label("people"),
-               *[_held_until(best.c.last_expiry, day) for day in forecast_days],
-               *[func.sum(case((and_(rank <= RANK["expiring"], best.c.last_expiry <= day), 1),
-                               else_=0)) for day in lapse_days])
+    staff_best = (
+        select(CertificationType.code, User.profession, User.facility_id,
+               func.coalesce(best.c.rank, RANK["none"]).label("rank"), best.c.last_expiry)
         .select_from(User)
         .join(CertificationType, true())
         .outerjoin(best, and_(best.c.user_id == User.id, best.c.type_id == CertificationType.id))
         .where(*_staff_conditions(district_id))
-        .group_by(CertificationType.code, User.profession, User.facility_id, rank)
+    ).cte("staff_best").prefix_with("MATERIALIZED")
+    held = staff_best.c.rank <= RANK["expiring"]
+    forecast_days = [add_months(as_of, months) for months in FORECAST_MONTHS]
+    lapse_days = [as_of + timedelta(days=days) for days in LAPSE_BUCKETS]
+    no_int = cast(null(), Integer)
+    by_profession = (
+        select(literal("profession").label("grain"), staff_best.c.code, staff_best.c.profession,
+               no_int.label("facility_id"), staff_best.c.rank, func.count().label("people"),
+               *[func.sum(case((staff_best.c.last_expiry >= day, 1), else_=0)) for day in forecast_days],
+               *[func.sum(case((and_(held, staff_best.c.last_expiry <= day), 1), else_=0))
+                 for day in lapse_days])
+        .group_by(staff_best.c.code, staff_best.c.profession, staff_best.c.rank)
     )
-    return db.session.execute(query).all()
+    by_facility = (
+        select(literal("facility").label("grain"), staff_best.c.code,
+               cast(null(), String).label("profession"), staff_best.c.facility_id,
+               no_int.label("rank"), func.count().label("people"),
+               *[no_int for _ in forecast_days], *[no_int for _ in lapse_days])
+        .where(held)
+        .group_by(staff_best.c.code, staff_best.c.facility_id)
+    )
+    # Core, not ORM, execution: plain grouped rows, no entities to build.
+    rows = db.session.connection().execute(union_all(by_profession, by_facility)).all()
+    return ([r[1:] for r in rows if r[0] == "profession"],
+            [(r[1], r[3], r[5]) for r in rows if r[0] == "facility"])
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -82,7 +103,7 @@ def _is_held(rank: int) -> bool:
 def coverage_report(as_of: date, district_id: int | None = None) -> dict:
     """DESIGN.md's coverage report, plus lapse counts and a forecast, from one aggregate query."""
     types = db.session.scalars(select(CertificationType).order_by(CertificationType.code)).all()
-    staff_rows = db.session.execute(
+    staff_rows = db.session.connection().execute(
         select(User.profession, User.facility_id, func.count())
         .where(*_staff_conditions(district_id)).group_by(User.profession, User.facility_id)
     ).all()
@@ -101,14 +122,17 @@ def coverage_report(as_of: date, district_id: int | None = None) -> dict:
     facility_held: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     forecast_held = {months: defaultdict(int) for months in FORECAST_MONTHS}
     lapses = {days: defaultdict(int) for days in LAPSE_BUCKETS}
-    for row in status_counts(as_of, district_id):
-        code, profession, facility_id, rank, people = row[:5]
-        future, lapsing_within = row[5:5 + len(FORECAST_MONTHS)], row[5 + len(FORECAST_MONTHS):]
+    forecast_width = len(FORECAST_MONTHS)
+    profession_rows, facility_rows = status_counts(as_of, district_id)
+    for code, facility_id, people in facility_rows:
+        facility_held[facility_id][code] = people
+    for row in profession_rows:
+        code, profession, _facility, rank, people = row[:5]
         status = STATUSES[rank]
-        if _is_held(rank):
+        if rank <= RANK["expiring"]:
+            future, lapsing_within = row[5:5 + forecast_width], row[5 + forecast_width:]
             summary[code]["valid"] += people
             profession_held[code][profession][0] += people
-            facility_held[facility_id][code] += people
             for months, count in zip(FORECAST_MONTHS, future):
                 forecast_held[months][code] += count or 0
             for days, count in zip(LAPSE_BUCKETS, lapsing_within):
