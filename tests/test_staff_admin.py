@@ -1,0 +1,79 @@
+"""Staff and facility management by administrators: add, edit, deactivate, never delete."""
+from tests.conftest import ApiClient, row_counts
+
+
+def test_admin_creates_edits_and_deactivates_staff(app, login, district):
+    admin = login(district.admin)
+    created = admin.post("/users", json={
+        "username": "nurse_new", "full_name": "Asel Nurse", "role": "feldsher",
+        "profession": "nurse", "facility_id": district.post_a.id, "password": "long-enough-pw"})
+    assert created.status_code == 201, created.get_json()
+    user_id = created.get_json()["id"]
+    assert ApiClient(app, None).http.post("/api/v1/session", json={
+        "username": "nurse_new", "password": "long-enough-pw"}).status_code == 200
+    listing = admin.get("/users?q=asel").get_json()
+    assert [u["username"] for u in listing["items"]] == ["nurse_new"]
+    moved = admin.http.patch(f"/api/v1/users/{user_id}", json={"facility_id": district.post_b.id},
+                             headers={"X-CSRFToken": admin.csrf_token})
+    assert moved.get_json()["facility"]["id"] == district.post_b.id
+    off = admin.http.patch(f"/api/v1/users/{user_id}", json={"active": False},
+                           headers={"X-CSRFToken": admin.csrf_token})
+    assert off.get_json()["active"] is False
+    assert admin.get(f"/users/{user_id}").status_code == 200  # history stays
+    assert admin.get("/users?active=false").get_json()["total"] == 1
+    assert app.test_client().post("/api/v1/session", json={
+        "username": "nurse_new", "password": "long-enough-pw"}).status_code == 401
+
+
+def test_bad_staff_changes_are_refused_and_write_nothing(app, login, district):
+    admin = login(district.admin)
+    before = row_counts(app)
+    cases = [
+        {"username": "x", "full_name": "X", "role": "admin", "profession": "other", "password": "long-enough-pw"},
+        {"username": "doc_new", "full_name": "Doc", "role": "doctor", "profession": "doctor", "password": "long-enough-pw"},
+        {"username": "post_new", "full_name": "P", "role": "feldsher", "profession": "nurse", "facility_id": 99999,
+         "password": "long-enough-pw"},
+        {"username": "feldsher_a", "full_name": "Dup", "role": "admin", "profession": "other", "password": "long-enough-pw"},
+    ]
+    fields = ["username", "specialties", "facility_id", "username"]
+    for body, field in zip(cases, fields):
+        response = admin.post("/users", json=body)
+        assert response.status_code == 422, body
+        assert field in response.get_json()["error"]["fields"]
+    self_off = admin.http.patch(f"/api/v1/users/{district.admin.id}", json={"active": False},
+                                headers={"X-CSRFToken": admin.csrf_token})
+    assert self_off.status_code == 403
+    empty = admin.http.patch(f"/api/v1/users/{district.feldsher_a.id}", json={},
+                             headers={"X-CSRFToken": admin.csrf_token})
+    assert empty.status_code == 422
+    assert row_counts(app) == before
+
+
+def test_facilities_are_added_renamed_and_deactivated(app, login, district):
+    admin = login(district.admin)
+    created = admin.post("/facilities", json={"name": "Koshy Post", "kind": "fap", "village": "Koshy",
+                                              "district_id": district.post_a.district_id})
+    assert created.status_code == 201
+    facility_id = created.get_json()["id"]
+    renamed = admin.http.patch(f"/api/v1/facilities/{facility_id}", json={"name": "Kosshy Post", "active": False},
+                               headers={"X-CSRFToken": admin.csrf_token})
+    assert renamed.get_json() | {"id": 0} == {"id": 0, "name": "Kosshy Post", "kind": "fap", "village": "Koshy",
+                                              "district_id": district.post_a.district_id, "active": False}
+    assert admin.post("/facilities", json={"name": "X", "kind": "castle", "village": "Y",
+                                           "district_id": 1}).status_code == 422
+    assert admin.post("/facilities", json={"name": "X", "kind": "fap", "village": "Y",
+                                           "district_id": 999}).status_code == 422
+    assert login(district.feldsher_a).post("/facilities", json={}).status_code == 403
+
+
+def test_lapse_notice_on_every_page(app, login, district):
+    from datetime import date, timedelta
+
+    admin = login(district.admin)
+    soon = date.today() - timedelta(days=720)  # a 24-month BLS issued ~2 years ago ends soon
+    assert admin.post("/certifications", json={"user_id": district.feldsher_a.id, "type": "BLS",
+                                               "issued_on": soon.isoformat()}).status_code == 201
+    page = ApiClient(app, "feldsher_a").http.get("/post").get_data(as_text=True)
+    assert 'id="certification-notice"' in page and "Your BLS certificate lapses on" in page
+    other = ApiClient(app, "feldsher_b").http.get("/post").get_data(as_text=True)
+    assert 'id="certification-notice"' not in other
