@@ -61,6 +61,7 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
     allowed_origins: list[str] = field(default_factory=list)
+    timezone: str = "Asia/Almaty"
     testing: bool = False
 
     @classmethod
@@ -92,6 +93,7 @@ class Settings:
             connection_stale_s=max(_int_env("TELEMED_CONNECTION_STALE_S", 30), 3),
             ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
             login_rate_limit=os.environ.get("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
+            timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
             allowed_origins=[
                 o.strip() for o in os.environ.get("TELEMED_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ],

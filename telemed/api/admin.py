@@ -12,13 +12,14 @@ from telemed.api.common import json_body, page, query_args, roles_required
 from telemed.api.schemas import (
     CertificationCreateSchema, CertificationFilterSchema, CertificationPatchSchema,
     CertificationSchema, CertificationTypeCreateSchema, CertificationTypeSchema,
-    FacilityCreateSchema, FacilityPatchSchema, FacilitySchema, ReasonSchema, ReportQuerySchema,
+    FacilityCreateSchema, FacilityPatchSchema, FacilitySchema, RangeQuerySchema, ReasonSchema,
+    ReportQuerySchema,
     UserCreateSchema, UserFilterSchema, UserPatchSchema,
 )
 from telemed.errors import ValidationFailed
 from telemed.extensions import db
-from telemed.models import CertificationType
-from telemed.services import certifications, coverage, roster, staff
+from telemed.models import CertificationType, Facility
+from telemed.services import certifications, coverage, reports, roster, staff
 from telemed.services.representation import user_payload
 
 
@@ -175,6 +176,27 @@ def lapsing_report():
     args = query_args(ReportQuerySchema())
     items = coverage.lapsing(args["as_of"], args["days"], args["district_id"])
     return jsonify({"items": items, "total": len(items), "as_of": args["as_of"].isoformat()})
+
+
+def _range_args() -> dict:
+    args = query_args(RangeQuerySchema())
+    if args["facility_id"] is not None and db.session.get(Facility, args["facility_id"]) is None:
+        raise ValidationFailed(_("No such facility."), {"facility_id": [_("No such facility.")]})
+    return args
+
+
+@bp.get("/reports/consultations")
+@roles_required("admin")
+def consultations_report():
+    args = _range_args()
+    return jsonify(reports.consultations_report(args["start"], args["end"], args["facility_id"]))
+
+
+@bp.get("/reports/staffing")
+@roles_required("admin")
+def staffing_report():
+    args = _range_args()
+    return jsonify(reports.staffing_estimate(args["start"], args["end"]))
 
 
 @bp.get("/exports/training.csv")

@@ -1,7 +1,7 @@
 """Marshmallow schemas: what the API accepts (validated at the edge) and what it returns."""
 from __future__ import annotations
 
-from datetime import date, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from flask_babel import gettext as _
 from marshmallow import (
@@ -354,6 +354,45 @@ class ReportQuerySchema(Schema):
     as_of = fields.Date(load_default=date.today, validate=_sane_date)
     district_id = fields.Integer(load_default=None)
     days = fields.Integer(load_default=90, validate=validate.Range(1, 365))
+
+
+class RangeQuerySchema(Schema):
+    """`from` and `to` as dates (whole days, `to` included) or times; the last 30 days by default."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    from_ = fields.Raw(data_key="from", load_default=None)
+    to = fields.Raw(load_default=None)
+    facility_id = fields.Integer(load_default=None)
+
+    @post_load
+    def _range(self, data, **kwargs):
+        end = _moment(data["to"], "to", end_of_day=True) if data["to"] else None
+        start = _moment(data["from_"], "from") if data["from_"] else None
+        end = end or datetime.now(timezone.utc)
+        start = start or end - timedelta(days=30)
+        if start >= end:
+            raise ValidationError(_("`from` must be before `to`."), "to")
+        if end - start > timedelta(days=3660):
+            raise ValidationError(_("At most ten years at once."), "from")
+        if not datetime(2000, 1, 1, tzinfo=timezone.utc) <= start:
+            raise ValidationError(_("The dates must lie after 2000."), "from")
+        return {"start": start, "end": end, "facility_id": data["facility_id"]}
+
+
+def _moment(value, name: str, end_of_day: bool = False) -> datetime:
+    text = str(value)
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day,
+                                      datetime.min.time(), tzinfo=timezone.utc)
+            return moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationError(_("Not a date (2026-06-01) or time (2026-06-01T08:00:00Z)."), name) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # ---------------------------------------------------------------------------- output
