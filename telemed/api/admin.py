@@ -3,7 +3,7 @@ import csv
 import io
 from datetime import date
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, stream_with_context
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -19,7 +19,7 @@ from telemed.api.schemas import (
 from telemed.errors import ValidationFailed
 from telemed.extensions import db
 from telemed.models import CertificationType, Facility
-from telemed.services import certifications, coverage, reports, roster, staff
+from telemed.services import certifications, coverage, exports, reports, roster, staff
 from telemed.services.representation import user_payload
 
 
@@ -197,6 +197,23 @@ def consultations_report():
 def staffing_report():
     args = _range_args()
     return jsonify(reports.staffing_estimate(args["start"], args["end"]))
+
+
+@bp.get("/exports/consultations.csv")
+@roles_required("admin")
+def consultations_export():
+    args = _range_args()
+    chunks = exports.consultations_csv(args["start"], args["end"], args["facility_id"])
+    return Response(stream_with_context(chunks), mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=consultations.csv"})
+
+
+@bp.get("/exports/fhir")
+@roles_required("admin")
+def fhir_export():
+    args = _range_args()
+    chunks = exports.fhir_bundle(args["start"], args["end"], args["facility_id"])
+    return Response(stream_with_context(chunks), mimetype="application/fhir+json")
 
 
 @bp.get("/exports/training.csv")

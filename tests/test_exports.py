@@ -1,0 +1,75 @@
+"""The CSV export and the FHIR R4 Bundle, validated with fhir.resources' R4B models."""
+import csv
+import io
+import json
+
+from fhir.resources.R4B.bundle import Bundle
+
+from telemed.services.exports import CSV_COLUMNS
+from tests.conftest import close_body, consultation_body
+
+
+def history(login, district):
+    feldsher, doctor = login(district.feldsher_a), login(district.doctor)
+    closed = feldsher.post("/consultations", json=consultation_body(
+        priority="emergency", vitals={"hr": 120, "sbp": 85, "dbp": 50, "rr": 26, "spo2": 90,
+                                      "temp_c": 38.9, "glucose_mmol": 6.1, "avpu": "V",
+                                      "on_oxygen": True})).get_json()
+    doctor.post(f"/consultations/{closed['id']}/accept")
+    doctor.post(f"/consultations/{closed['id']}/close",
+                json=close_body(icd10=["I21.9", "R57.0"], disposition="ambulance_called"))
+    waiting = feldsher.post("/consultations", json=consultation_body(priority="routine")).get_json()
+    other = login(district.feldsher_b).post("/consultations", json=consultation_body()).get_json()
+    return closed, waiting, other
+
+
+def test_csv_export_has_the_documented_columns(login, district):
+    closed, waiting, other = history(login, district)
+    admin = login(district.admin)
+    response = admin.get("/exports/consultations.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert list(rows[0].keys()) == CSV_COLUMNS
+    by_id = {r["id"]: r for r in rows}
+    assert set(by_id) == {closed["id"], waiting["id"], other["id"]}
+    row = by_id[closed["id"]]
+    assert row["disposition"] == "ambulance_called" and row["icd10"] == "I21.9 R57.0"
+    assert row["effective_priority"] == "emergency" and row["news2"] and int(row["time_to_accept_s"]) >= 0
+    assert "iin" not in response.get_data(as_text=True).splitlines()[0]
+    only_b = admin.get(f"/exports/consultations.csv?facility_id={district.post_b.id}").get_data(as_text=True)
+    assert [r["id"] for r in csv.DictReader(io.StringIO(only_b))] == [other["id"]]
+
+
+def test_fhir_bundle_validates_as_r4(login, district):
+    closed, waiting, _ = history(login, district)
+    response = login(district.admin).get("/exports/fhir")
+    assert response.status_code == 200 and response.mimetype == "application/fhir+json"
+    data = json.loads(response.get_data(as_text=True))
+    bundle = Bundle.model_validate(data)       # raises on anything R4B does not allow
+    assert bundle.type == "collection"
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    for kind in ("Organization", "Practitioner", "Patient", "ServiceRequest", "Encounter",
+                 "Condition", "Observation"):
+        assert kind in kinds
+    resources = {e.resource.id: e.resource for e in bundle.entry}
+    request = resources[f"sr-{closed['id']}"]
+    assert (request.priority, request.status) == ("stat", "completed")
+    assert resources[f"sr-{waiting['id']}"].priority == "routine"
+    encounter = resources[f"enc-{closed['id']}"]
+    assert encounter.class_fhir.code == "VR" and encounter.status == "finished"
+    conditions = [r for r in resources.values() if r.get_resource_type() == "Condition"]
+    assert sorted(c.code.coding[0].code for c in conditions) == ["I21.9", "R57.0"]
+    assert conditions[0].code.coding[0].system == "http://hl7.org/fhir/sid/icd-10"
+    loinc = {r.code.coding[0].code for r in resources.values() if r.get_resource_type() == "Observation"}
+    assert {"8867-4", "9279-1", "59408-5", "8310-5", "8480-6", "8462-4", "15074-8", "67775-7"} <= loinc
+    practitioners = [r for r in resources.values() if r.get_resource_type() == "Practitioner"]
+    assert len(practitioners) == len({p.id for p in practitioners})   # each person once
+
+
+def test_exports_are_for_admins_and_check_their_range(login, district):
+    for who in (district.feldsher_a, district.doctor):
+        assert login(who).get("/exports/consultations.csv").status_code == 403
+        assert login(who).get("/exports/fhir").status_code == 403
+    admin = login(district.admin)
+    assert admin.get("/exports/fhir?from=2026-05-01&to=2026-04-01").status_code == 422
+    assert admin.get("/exports/consultations.csv?facility_id=424242").status_code == 422
