@@ -223,3 +223,21 @@ def test_roster_import_preview_then_import(open_as, district, tmp_path):
     admin.click("#do-import")
     admin.wait_for_function("document.getElementById('import-summary').textContent.includes('create 1')")
     admin.wait_for_function("document.getElementById('do-import').disabled")
+
+
+def test_printable_summary_fits_one_page(open_as, live_server):
+    from tests.conftest import close_body
+
+    post_api, doctor_api = live_server.session("feldsher_a"), live_server.session("doctor_g")
+    created = post_api.post("/consultations", json=consultation_body(
+        complaint="Chest pain radiating to the left arm for 40 minutes, sweating, nausea")).json()
+    doctor_api.post(f"/consultations/{created['id']}/accept")
+    doctor_api.post(f"/consultations/{created['id']}/close", json=close_body(
+        icd10=["I21.9", "R07.4", "I10"], recommendation="Aspirin 300 mg chewed, ambulance to the "
+        "district hospital, ECG copy with the patient. Review blood pressure at the post in a week."))
+    page = open_as("feldsher_a")
+    page.goto(f"{live_server.url}/consultations/{created['id']}/print")
+    assert "Acute myocardial infarction" in page.inner_text("#p-codes")
+    pdf = page.pdf(format="A4")
+    import re
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1

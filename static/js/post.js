@@ -105,6 +105,22 @@
     "consultation:update": upsert,
   });
 
+  /* Follow-ups the doctors asked for: overdue first, then today's. */
+  async function loadFollowUps() {
+    const [overdue, today] = await Promise.all([t.api("GET", "/follow-ups?due=overdue"), t.api("GET", "/follow-ups?due=today")]);
+    const items = overdue.items.map((c) => [c, true]).concat(today.items.map((c) => [c, false]));
+    document.getElementById("follow-ups").replaceChildren(...(items.length ? items.map(([c, late]) =>
+      t.el("li", { class: `consultation${late ? " overdue" : ""}`, dataset: { id: c.id } },
+        t.el("strong", {}, c.outcome.follow_up_on), late ? ` (${t.msg("overdue_follow_up")}) ` : " ",
+        t.el("a", { href: `/consultations/${c.id}` }, t.summary(c)),
+        t.el("div", { class: "meta" }, c.outcome.recommendation),
+        t.el("button", { type: "button", class: "done", onclick: async () => {
+          try { await t.api("POST", `/consultations/${c.id}/follow-up`, {}); await loadFollowUps(); }
+          catch (err) { alert(t.describeError(err)); }
+        } }, t.msg("follow_up_done")))) : [t.el("li", { class: "empty" }, "—")]));
+  }
+  loadFollowUps().catch(() => {});
+
   t.api("GET", "/consultations?status=closed&limit=10").then((page) => {
     for (const c of page.items) if (!consultations.has(c.id)) consultations.set(c.id, c);
     render();

@@ -8,12 +8,13 @@ from flask_login import current_user
 from telemed.api.blueprint import bp
 from telemed.api.common import json_body, page, query_args, roles_required, validated
 from telemed.api.schemas import (
-    AttachmentFormSchema, CloseSchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
+    AttachmentFormSchema, CloseSchema, FollowUpQuerySchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
     ReasonSchema, TransferSchema,
 )
 from telemed.errors import ValidationFailed
 from telemed.services import attachments
 from telemed.services import consultations as service
+from telemed.services import follow_ups as follow_ups_service
 from telemed.services import messages
 from telemed.services.representation import (
     consultation_detail_payload, consultation_list_payload, consultation_payload, message_payload,
@@ -122,3 +123,19 @@ def download_attachment(attachment_id: uuid.UUID):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/follow-ups")
+@roles_required()
+def follow_ups():
+    window = query_args(FollowUpQuerySchema())["due"]
+    items = consultation_list_payload(follow_ups_service.due_follow_ups(current_user, window))
+    return page(items, len(items))
+
+
+@bp.post("/consultations/<uuid:consultation_id>/follow-up")
+@roles_required("feldsher")
+def follow_up_done(consultation_id: uuid.UUID):
+    data = json_body(ReasonSchema())
+    consultation = follow_ups_service.mark_done(current_user, consultation_id, data["reason"])
+    return jsonify(consultation_payload(consultation))

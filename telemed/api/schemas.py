@@ -243,6 +243,14 @@ class ConsultationFilterSchema(PageSchema):
             raise ValidationError(_("`from` must not be after `to`."), "to")
 
 
+class FollowUpQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    due = fields.String(load_default="all",
+                        validate=validate.OneOf(("overdue", "today", "upcoming", "all")))
+
+
 class ICD10QuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -433,6 +441,7 @@ class OutcomeSchema(Schema):
     icd10 = fields.List(fields.String())
     recommendation = fields.String()
     follow_up_on = fields.Date(allow_none=True)
+    follow_up_done_at = UTCDateTimeField(allow_none=True)
     doctor_id = fields.Integer()
     created_at = UTCDateTimeField()
 

@@ -149,7 +149,9 @@ class Outcome(db.Model):
     disposition: Mapped[str] = mapped_column(String(32))
     icd10: Mapped[list[str]] = mapped_column(JSON)
     recommendation: Mapped[str] = mapped_column(Text)
-    follow_up_on: Mapped[date | None] = mapped_column(Date)
+    follow_up_on: Mapped[date | None] = mapped_column(Date, index=True)
+    follow_up_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_done_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     consultation: Mapped[Consultation] = relationship(back_populates="outcome")

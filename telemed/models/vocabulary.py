@@ -23,6 +23,7 @@ ATTACHMENT_TYPES = ("image/jpeg", "image/png", "application/pdf")
 # Event kinds written to consultation_events.
 EVENT_KINDS = (
     "created", "accepted", "released", "transferred", "escalated", "cancelled", "closed",
+    "follow_up_done",
 )
 
 

@@ -119,6 +119,13 @@ def consultation(consultation_id: uuid.UUID):
                            dispositions=DISPOSITIONS, specialties=SPECIALTIES)
 
 
+@bp.app_template_filter("localtime")
+def _localtime(moment, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
 @bp.app_context_processor
 def _page_context():
     from flask_babel import get_locale
@@ -136,3 +143,15 @@ def _certification_notice() -> list[dict]:
     from telemed.services.certifications import current_holdings
 
     return [h for h in current_holdings(current_user.id) if h["status"] in ("expiring", "expired")]
+
+
+@bp.get("/consultations/<uuid:consultation_id>/print")
+@login_required
+def consultation_print(consultation_id: uuid.UUID):
+    from telemed.services.clinical_codes import icd10_title
+    from telemed.services.consultations import get_consultation
+
+    consultation = get_consultation(current_user, consultation_id, ip=request.remote_addr)
+    codes = [(code, icd10_title(code)) for code in (consultation.outcome.icd10 if consultation.outcome else [])]
+    return render_template("print.html", c=consultation, codes=codes,
+                           timezone=current_app.config["TELEMED"].timezone)

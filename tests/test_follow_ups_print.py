@@ -1,0 +1,59 @@
+"""Follow-ups due at the post, marked done; the printable one-page summary."""
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from tests.conftest import ApiClient, close_body, consultation_body, row_counts
+
+
+def closed_with_follow_up(app, login, district, days_from_now):
+    from telemed.extensions import db
+    from telemed.models import Outcome
+
+    feldsher, doctor = login(district.feldsher_a), login(district.doctor)
+    c = feldsher.post("/consultations", json=consultation_body()).get_json()
+    doctor.post(f"/consultations/{c['id']}/accept")
+    doctor.post(f"/consultations/{c['id']}/close", json=close_body(
+        follow_up_on=(date.today() + timedelta(days=max(days_from_now, 0))).isoformat()))
+    if days_from_now < 0:  # a follow-up that was set in the past is now overdue
+        import uuid
+        with app.app_context():
+            db.session.execute(sa.update(Outcome).where(Outcome.consultation_id == uuid.UUID(c["id"]))
+                               .values(follow_up_on=date.today() + timedelta(days=days_from_now)))
+            db.session.commit()
+    return c["id"]
+
+
+def test_post_sees_due_and_overdue_follow_ups_and_marks_them_done(app, login, district):
+    overdue = closed_with_follow_up(app, login, district, -2)
+    today = closed_with_follow_up(app, login, district, 0)
+    later = closed_with_follow_up(app, login, district, 5)
+    post = login(district.feldsher_a)
+    ids = lambda due: [c["id"] for c in post.get(f"/follow-ups?due={due}").get_json()["items"]]  # noqa: E731
+    assert ids("overdue") == [overdue] and ids("today") == [today] and ids("upcoming") == [later]
+    assert login(district.feldsher_b).get("/follow-ups").get_json()["total"] == 0
+    done = post.post(f"/consultations/{overdue}/follow-up", json={"reason": "Patient seen, better"})
+    assert done.status_code == 200 and done.get_json()["outcome"]["follow_up_done_at"]
+    assert ids("overdue") == []
+    events = post.get(f"/consultations/{overdue}").get_json()["events"]
+    assert events[-1]["kind"] == "follow_up_done" and events[-1]["payload"]["note"] == "Patient seen, better"
+    before = row_counts(app)
+    assert post.post(f"/consultations/{overdue}/follow-up", json={}).status_code == 409
+    assert login(district.doctor).post(f"/consultations/{today}/follow-up", json={}).status_code == 403
+    assert login(district.feldsher_b).post(f"/consultations/{today}/follow-up", json={}).status_code == 404
+    assert post.get("/follow-ups?due=someday").status_code == 422
+    assert row_counts(app) == before
+
+
+def test_print_summary_has_everything_for_the_journal(app, login, district):
+    feldsher, doctor = login(district.feldsher_a), login(district.doctor)
+    c = feldsher.post("/consultations", json=consultation_body(patient={"age_years": 61, "sex": "female"})).get_json()
+    doctor.post(f"/consultations/{c['id']}/accept")
+    doctor.post(f"/consultations/{c['id']}/close", json=close_body(icd10=["I21.9"], disposition="hospitalized"))
+    page = ApiClient(app, "feldsher_a").http.get(f"/consultations/{c['id']}/print")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for text in ("Acute myocardial infarction, unspecified", "I21.9", "Hospitalized", "Doctor_G",
+                 "Pressing chest pain", "61", "Female", "NEWS2", "print.css"):
+        assert text in html, text
+    assert ApiClient(app, "feldsher_b").http.get(f"/consultations/{c['id']}/print").status_code == 404
