@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from telemed.api.blueprint import bp
-from telemed.api.common import json_body, page, query_args, roles_required
+from telemed.api.common import accepts, json_body, page, query_args, roles_required
 from telemed.api.schemas import (
     CertificationCreateSchema, CertificationFilterSchema, CertificationPatchSchema,
     CertificationSchema, CertificationTypeCreateSchema, CertificationTypeSchema,
@@ -26,16 +26,18 @@ from telemed.services.representation import user_payload
 # ---------------------------------------------------------------------------- staff
 
 @bp.get("/users")
+@accepts(query=UserFilterSchema)
 @roles_required("admin")
 def list_users():
-    users, total = staff.list_users(query_args(UserFilterSchema()))
+    users, total = staff.list_users(query_args())
     return page([user_payload(u) for u in users], total)
 
 
 @bp.post("/users")
+@accepts(body=UserCreateSchema)
 @roles_required("admin")
 def create_user():
-    return jsonify(user_payload(staff.create_user(json_body(UserCreateSchema()), current_user))), 201
+    return jsonify(user_payload(staff.create_user(json_body(), current_user))), 201
 
 
 @bp.get("/users/<int:user_id>")
@@ -45,23 +47,26 @@ def get_user(user_id: int):
 
 
 @bp.patch("/users/<int:user_id>")
+@accepts(body=UserPatchSchema)
 @roles_required("admin")
 def update_user(user_id: int):
-    user = staff.update_user(current_user, user_id, json_body(UserPatchSchema()))
+    user = staff.update_user(current_user, user_id, json_body())
     return jsonify(user_payload(user))
 
 
 @bp.post("/facilities")
+@accepts(body=FacilityCreateSchema)
 @roles_required("admin")
 def create_facility():
-    facility = staff.create_facility(current_user, json_body(FacilityCreateSchema()))
+    facility = staff.create_facility(current_user, json_body())
     return jsonify(FacilitySchema().dump(facility)), 201
 
 
 @bp.patch("/facilities/<int:facility_id>")
+@accepts(body=FacilityPatchSchema)
 @roles_required("admin")
 def update_facility(facility_id: int):
-    facility = staff.update_facility(current_user, facility_id, json_body(FacilityPatchSchema()))
+    facility = staff.update_facility(current_user, facility_id, json_body())
     return jsonify(FacilitySchema().dump(facility))
 
 
@@ -81,16 +86,18 @@ def list_certification_types():
 
 
 @bp.post("/certification-types")
+@accepts(body=CertificationTypeCreateSchema)
 @roles_required("admin")
 def create_certification_type():
-    cert_type = certifications.create_type(current_user, json_body(CertificationTypeCreateSchema()))
+    cert_type = certifications.create_type(current_user, json_body())
     return jsonify(CertificationTypeSchema().dump(cert_type)), 201
 
 
 @bp.get("/certifications")
+@accepts(query=CertificationFilterSchema)
 @roles_required()
 def list_certifications():
-    filters = query_args(CertificationFilterSchema())
+    filters = query_args()
     scope = None if current_user.role == "admin" else current_user  # others: their own only
     rows, total, day = certifications.list_certifications(filters, scope_user=scope)
     items = [_certification_payload(c, status) for c, status in rows]
@@ -98,30 +105,34 @@ def list_certifications():
 
 
 @bp.post("/certifications")
+@accepts(body=CertificationCreateSchema)
 @roles_required("admin")
 def create_certification():
     certification = certifications.create_certification(
-        current_user, json_body(CertificationCreateSchema()))
+        current_user, json_body())
     return jsonify(_certification_payload(certification)), 201
 
 
 @bp.patch("/certifications/<int:certification_id>")
+@accepts(body=CertificationPatchSchema)
 @roles_required("admin")
 def correct_certification(certification_id: int):
     certification = certifications.correct_certification(
-        current_user, certification_id, json_body(CertificationPatchSchema()))
+        current_user, certification_id, json_body())
     return jsonify(_certification_payload(certification))
 
 
 @bp.delete("/certifications/<int:certification_id>")
+@accepts(body=ReasonSchema)
 @roles_required("admin")
 def revoke_certification(certification_id: int):
-    reason = json_body(ReasonSchema())["reason"] if request.get_data() else None
+    reason = json_body()["reason"] if request.get_data() else None
     certification = certifications.revoke_certification(current_user, certification_id, reason)
     return jsonify(_certification_payload(certification))
 
 
 @bp.post("/certifications/import")
+@accepts(files=("file",))
 @roles_required("admin")
 def import_certifications():
     upload = request.files.get("file")
@@ -164,28 +175,31 @@ def import_certifications():
 # ---------------------------------------------------------------------------- reports
 
 @bp.get("/reports/coverage")
+@accepts(query=ReportQuerySchema)
 @roles_required("admin")
 def coverage_report():
-    args = query_args(ReportQuerySchema())
+    args = query_args()
     return jsonify(coverage.coverage_report(args["as_of"], args["district_id"]))
 
 
 @bp.get("/reports/lapsing")
+@accepts(query=ReportQuerySchema)
 @roles_required("admin")
 def lapsing_report():
-    args = query_args(ReportQuerySchema())
+    args = query_args()
     items = coverage.lapsing(args["as_of"], args["days"], args["district_id"])
     return jsonify({"items": items, "total": len(items), "as_of": args["as_of"].isoformat()})
 
 
 def _range_args() -> dict:
-    args = query_args(RangeQuerySchema())
+    args = query_args()
     if args["facility_id"] is not None and db.session.get(Facility, args["facility_id"]) is None:
         raise ValidationFailed(_("No such facility."), {"facility_id": [_("No such facility.")]})
     return args
 
 
 @bp.get("/reports/consultations")
+@accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def consultations_report():
     args = _range_args()
@@ -193,6 +207,7 @@ def consultations_report():
 
 
 @bp.get("/reports/staffing")
+@accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def staffing_report():
     args = _range_args()
@@ -200,6 +215,7 @@ def staffing_report():
 
 
 @bp.get("/exports/consultations.csv")
+@accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def consultations_export():
     args = _range_args()
@@ -209,6 +225,7 @@ def consultations_export():
 
 
 @bp.get("/exports/fhir")
+@accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def fhir_export():
     args = _range_args()
@@ -217,9 +234,10 @@ def fhir_export():
 
 
 @bp.get("/exports/training.csv")
+@accepts(query=ReportQuerySchema)
 @roles_required("admin")
 def training_export():
-    args = query_args(ReportQuerySchema())
+    args = query_args()
     needs = coverage.training_needs(args["as_of"], args["district_id"])
     buffer = io.StringIO()
     columns = ["username", "full_name", "profession", "facility", "type", "status", "expires_on"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, ValidationError
@@ -25,8 +25,28 @@ def validated(schema: Schema, data) -> dict:
         raise ValidationFailed(_("Some fields are not valid."), flatten_errors(exc.messages)) from exc
 
 
-def json_body(schema: Schema) -> dict:
-    """The request's JSON object, validated; 400 when it is not JSON at all."""
+def accepts(body: type[Schema] | None = None, query: type[Schema] | None = None,
+            form: type[Schema] | None = None, files: tuple[str, ...] = ()):
+    """Declare what a view takes; json_body() and query_args() parse with exactly these schemas,
+    and the OpenAPI description is generated from them, so the two cannot drift apart."""
+    def decorator(view):
+        view.api_body, view.api_query, view.api_form, view.api_files = body, query, form, files
+        return view
+    return decorator
+
+
+def _declared(kind: str) -> Schema:
+    view = current_app.view_functions[request.endpoint]
+    schema = getattr(view, f"api_{kind}", None)
+    if schema is None:
+        raise RuntimeError(f"{request.endpoint} parses a {kind} it does not declare with @accepts")
+    return schema()
+
+
+def json_body() -> dict:
+    """The request's JSON object, validated with the view's declared body schema; 400 when it is
+    not JSON at all."""
+    schema = _declared("body")
     if not request.is_json:
         raise BadRequest(_("Send a JSON body with Content-Type: application/json."))
     data = request.get_json(silent=True)
@@ -37,9 +57,14 @@ def json_body(schema: Schema) -> dict:
     return validated(schema, data)
 
 
-def query_args(schema: Schema) -> dict:
-    """The query string, validated."""
-    return validated(schema, request.args.to_dict())
+def query_args() -> dict:
+    """The query string, validated with the view's declared query schema."""
+    return validated(_declared("query"), request.args.to_dict())
+
+
+def form_fields() -> dict:
+    """The multipart form's fields, validated with the view's declared form schema."""
+    return validated(_declared("form"), request.form.to_dict())
 
 
 def roles_required(*roles: str):

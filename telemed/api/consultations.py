@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from telemed.api.blueprint import bp
-from telemed.api.common import json_body, page, query_args, roles_required, validated
+from telemed.api.common import accepts, form_fields, json_body, page, query_args, roles_required
 from telemed.api.schemas import (
     AttachmentFormSchema, CloseSchema, FollowUpQuerySchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
     ReasonSchema, TransferSchema,
@@ -22,18 +22,20 @@ from telemed.services.representation import (
 
 
 @bp.post("/consultations")
+@accepts(body=ConsultationCreateSchema)
 @roles_required("feldsher")
 def create_consultation():
     consultation, created = service.create_consultation(
-        current_user, json_body(ConsultationCreateSchema())
+        current_user, json_body()
     )
     return jsonify(consultation_payload(consultation)), 201 if created else 200
 
 
 @bp.get("/consultations")
+@accepts(query=ConsultationFilterSchema)
 @roles_required()
 def list_consultations():
-    result = service.list_consultations(current_user, query_args(ConsultationFilterSchema()))
+    result = service.list_consultations(current_user, query_args())
     return page(consultation_list_payload(result.items), result.total)
 
 
@@ -51,31 +53,35 @@ def accept(consultation_id: uuid.UUID):
 
 
 @bp.post("/consultations/<uuid:consultation_id>/release")
+@accepts(body=ReasonSchema)
 @roles_required("doctor")
 def release(consultation_id: uuid.UUID):
-    data = json_body(ReasonSchema())
+    data = json_body()
     return jsonify(consultation_payload(service.release(current_user, consultation_id, data["reason"])))
 
 
 @bp.post("/consultations/<uuid:consultation_id>/transfer")
+@accepts(body=TransferSchema)
 @roles_required("doctor")
 def transfer(consultation_id: uuid.UUID):
-    data = json_body(TransferSchema())
+    data = json_body()
     consultation = service.transfer(current_user, consultation_id, data["specialty"], data["reason"])
     return jsonify(consultation_payload(consultation))
 
 
 @bp.post("/consultations/<uuid:consultation_id>/cancel")
+@accepts(body=ReasonSchema)
 @roles_required("feldsher")
 def cancel(consultation_id: uuid.UUID):
-    data = json_body(ReasonSchema())
+    data = json_body()
     return jsonify(consultation_payload(service.cancel(current_user, consultation_id, data["reason"])))
 
 
 @bp.post("/consultations/<uuid:consultation_id>/close")
+@accepts(body=CloseSchema)
 @roles_required("doctor")
 def close(consultation_id: uuid.UUID):
-    consultation = service.close(current_user, consultation_id, json_body(CloseSchema()))
+    consultation = service.close(current_user, consultation_id, json_body())
     return jsonify(consultation_payload(consultation))
 
 
@@ -87,9 +93,10 @@ def list_messages(consultation_id: uuid.UUID):
 
 
 @bp.post("/consultations/<uuid:consultation_id>/messages")
+@accepts(body=MessageCreateSchema)
 @roles_required("feldsher", "doctor")
 def send_message(consultation_id: uuid.UUID):
-    data = json_body(MessageCreateSchema())
+    data = json_body()
     message, created = messages.send_message(
         current_user, consultation_id, data["body"], data["client_key"]
     )
@@ -97,6 +104,7 @@ def send_message(consultation_id: uuid.UUID):
 
 
 @bp.post("/consultations/<uuid:consultation_id>/attachments")
+@accepts(form=AttachmentFormSchema, files=("file",))
 @roles_required("feldsher", "doctor")
 def upload_attachment(consultation_id: uuid.UUID):
     # Larger than the 1 MB JSON limit: the file may be 5 MB, plus the multipart envelope.
@@ -105,7 +113,7 @@ def upload_attachment(consultation_id: uuid.UUID):
     if upload is None:
         raise ValidationFailed(_("Attach a file in the `file` field."),
                                {"file": [_("Missing data for required field.")]})
-    form = validated(AttachmentFormSchema(), request.form.to_dict())
+    form = form_fields()
     data = upload.read(attachments.MAX_BYTES + 1)
     message, created = attachments.add_attachment(
         current_user, consultation_id, upload.filename, upload.mimetype, data,
@@ -126,16 +134,18 @@ def download_attachment(attachment_id: uuid.UUID):
 
 
 @bp.get("/follow-ups")
+@accepts(query=FollowUpQuerySchema)
 @roles_required()
 def follow_ups():
-    window = query_args(FollowUpQuerySchema())["due"]
+    window = query_args()["due"]
     items = consultation_list_payload(follow_ups_service.due_follow_ups(current_user, window))
     return page(items, len(items))
 
 
 @bp.post("/consultations/<uuid:consultation_id>/follow-up")
+@accepts(body=ReasonSchema)
 @roles_required("feldsher")
 def follow_up_done(consultation_id: uuid.UUID):
-    data = json_body(ReasonSchema())
+    data = json_body()
     consultation = follow_ups_service.mark_done(current_user, consultation_id, data["reason"])
     return jsonify(consultation_payload(consultation))

@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from telemed.api.blueprint import bp
-from telemed.api.common import json_body, page, query_args, roles_required
+from telemed.api.common import accepts, json_body, page, query_args, roles_required
 from telemed.api.schemas import FacilitySchema, ICD10QuerySchema, PresenceSchema
 from telemed.extensions import db
 from telemed.models import District
@@ -20,9 +20,10 @@ def queue():
 
 
 @bp.put("/presence")
+@accepts(body=PresenceSchema)
 @roles_required("doctor")
 def set_presence():
-    data = json_body(PresenceSchema())
+    data = json_body()
     return jsonify({"user_id": current_user.id, "status": presence.set_status(current_user, data["status"])})
 
 
@@ -34,9 +35,10 @@ def doctors_on_duty():
 
 
 @bp.get("/icd10")
+@accepts(query=ICD10QuerySchema)
 @roles_required()
 def icd10():
-    args = query_args(ICD10QuerySchema())
+    args = query_args()
     items = search_icd10(args["q"], args["limit"])
     return page(items, len(items))
 

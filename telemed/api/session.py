@@ -4,7 +4,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from telemed.api.blueprint import bp
-from telemed.api.common import json_body, roles_required
+from telemed.api.common import accepts, json_body, roles_required
 from telemed.api.schemas import LoginSchema
 from telemed.extensions import csrf, limiter, login_rate_limit
 from telemed.services import auth
@@ -16,10 +16,11 @@ def _session_payload():
 
 
 @bp.post("/session")
+@accepts(body=LoginSchema)
 @csrf.exempt  # JSON-only (a cross-site form cannot send it without a CORS preflight) and no session yet
 @limiter.limit(login_rate_limit)
 def log_in():
-    data = json_body(LoginSchema())
+    data = json_body()
     user = auth.authenticate(data["username"], data["password"], ip=request.remote_addr)
     login_user(user)
     return _session_payload()
