@@ -10,6 +10,7 @@ from flask_login import current_user
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, page, query_args, roles_required
 from telemed.api.schemas import (
+    AuditEntrySchema, AuditQuerySchema,
     CertificationCreateSchema, CertificationFilterSchema, CertificationPatchSchema,
     CertificationSchema, CertificationTypeCreateSchema, CertificationTypeSchema,
     FacilityCreateSchema, FacilityPatchSchema, FacilitySchema, RangeQuerySchema, ReasonSchema,
@@ -19,7 +20,7 @@ from telemed.api.schemas import (
 from telemed.errors import ValidationFailed
 from telemed.extensions import db
 from telemed.models import CertificationType, Facility
-from telemed.services import certifications, coverage, exports, reports, roster, staff
+from telemed.services import audit_log, certifications, coverage, exports, reports, roster, staff
 from telemed.services.representation import user_payload
 
 
@@ -256,3 +257,22 @@ def my_certifications():
         h["expires_on"] = h["expires_on"].isoformat()
     return jsonify({"items": holdings, "total": len(holdings)})
 
+
+
+@bp.get("/audit")
+@accepts(query=AuditQuerySchema)
+@roles_required("admin")
+def audit_trail():
+    """Who read or changed what: logins, reads of patient data, changes, refusals."""
+    rows, total = audit_log.search(query_args())
+    items = [{**AuditEntrySchema().dump(entry), "actor": actor} for entry, actor in rows]
+    return page(items, total)
+
+
+@bp.get("/exports/audit.csv")
+@accepts(query=AuditQuerySchema)
+@roles_required("admin")
+def audit_export():
+    """The audit trail as CSV, for the filters given."""
+    return Response(stream_with_context(audit_log.to_csv(query_args())), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=audit.csv"})

@@ -386,7 +386,8 @@ class RangeQuerySchema(Schema):
             raise ValidationError(_("At most ten years at once."), "from")
         if not datetime(2000, 1, 1, tzinfo=timezone.utc) <= start:
             raise ValidationError(_("The dates must lie after 2000."), "from")
-        return {"start": start, "end": end, "facility_id": data["facility_id"]}
+        rest = {k: v for k, v in data.items() if k not in ("from_", "to")}
+        return {**rest, "start": start, "end": end}
 
 
 def _moment(value, name: str, end_of_day: bool = False) -> datetime:
@@ -401,6 +402,28 @@ def _moment(value, name: str, end_of_day: bool = False) -> datetime:
     except ValueError as exc:
         raise ValidationError(_("Not a date (2026-06-01) or time (2026-06-01T08:00:00Z)."), name) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class AuditQuerySchema(RangeQuerySchema):
+    """Range filters (the last 30 days by default) plus who, what and which object."""
+
+    actor_id = fields.Integer(load_default=None)
+    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    object_type = fields.String(load_default=None, validate=validate.Length(max=64))
+    object_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = UTCDateTimeField()
+    actor_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    object_type = fields.String(allow_none=True)
+    object_id = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    detail = fields.Dict()
 
 
 # ---------------------------------------------------------------------------- output
