@@ -241,3 +241,21 @@ def test_printable_summary_fits_one_page(open_as, live_server):
     pdf = page.pdf(format="A4")
     import re
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+
+
+def test_reports_page_answers_how_fast_and_how_many_doctors(open_as, live_server):
+    from tests.conftest import close_body
+
+    post_api, doctor_api = live_server.session("feldsher_a"), live_server.session("doctor_g")
+    for disposition in ("ambulance_called", "referred_urgent"):
+        c = post_api.post("/consultations", json=consultation_body(priority="emergency")).json()
+        doctor_api.post(f"/consultations/{c['id']}/accept")
+        doctor_api.post(f"/consultations/{c['id']}/close", json=close_body(disposition=disposition))
+    admin = open_as("admin_z")
+    admin.goto(f"{live_server.url}/admin/reports")
+    admin.wait_for_selector("#speed tr[data-priority=emergency]")
+    assert admin.inner_text("#speed tr[data-priority=emergency] td:nth-child(2)") == "2"
+    admin.wait_for_selector("#staffing tbody tr")
+    # one referral and one ambulance out of two closed
+    assert admin.inner_text("#facilities").split("\t")[-2:] == ["50%", "50%"]
+    assert admin.evaluate("Chart.getChart('outcome-chart').data.labels.length") == 2

@@ -91,7 +91,8 @@ def admin():
     return _role_page("admin", "admin.html")
 
 
-ADMIN_PAGES = {"coverage": "admin_coverage.html", "certifications": "admin_certifications.html",
+ADMIN_PAGES = {"reports": "admin_reports.html", "audit": "admin_audit.html",
+               "coverage": "admin_coverage.html", "certifications": "admin_certifications.html",
                "import": "admin_import.html", "staff": "admin_staff.html",
                "facilities": "admin_facilities.html"}
 

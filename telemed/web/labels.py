@@ -65,6 +65,7 @@ MESSAGES = {
     "overdue": _l("past its escalation time"),
     "on_duty": _l("On duty"),
     "staff": _l("staff"),
+    "requests": _l("Requests"),
     "overdue_follow_up": _l("overdue"),
     "follow_up_done": _l("Mark done"),
     "print": _l("Print summary"),

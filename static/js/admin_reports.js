@@ -1,0 +1,58 @@
+/* Consultation reports: speed by priority, staffing by hour of the week, volume, outcomes. */
+(function () {
+  "use strict";
+  const t = window.telemed;
+  const form = document.getElementById("range-form");
+  const charts = {};
+  const pct = (v) => (v === null || v === undefined ? "—" : `${Math.round(100 * v)}%`);
+  const mins = (s) => (s === null || s === undefined ? "—" : `${Math.round(s / 6) / 10} min`);
+
+  function chart(id, config) {
+    if (charts[id]) charts[id].destroy();
+    charts[id] = new Chart(document.getElementById(id), config);
+  }
+
+  function query() {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (value) params.set(key, value);
+    return params.toString();
+  }
+
+  async function load() {
+    const q = query();
+    document.getElementById("csv-export").href = `/api/v1/exports/consultations.csv?${q}`;
+    document.getElementById("fhir-export").href = `/api/v1/exports/fhir?${q}`;
+    try {
+      const [report, staffing] = await Promise.all([t.api("GET", `/reports/consultations?${q}`), t.api("GET", `/reports/staffing?${q}`)]);
+      document.getElementById("speed").replaceChildren(...Object.entries(report.time_to_accept).map(([p, s]) =>
+        t.el("tr", { dataset: { priority: p } }, t.el("td", {}, t.label("priority", p)), t.el("td", {}, String(s.accepted)),
+          t.el("td", {}, mins(s.p50_s)), t.el("td", {}, mins(s.p90_s)), t.el("td", {}, `${pct(s.within_threshold)} (≤ ${s.threshold_s} s)`))));
+      document.getElementById("facilities").replaceChildren(...report.per_facility.map((f) => t.el("tr", {},
+        t.el("td", {}, f.name), t.el("td", {}, String(f.total)), t.el("td", {}, String(f.closed)),
+        t.el("td", {}, pct(f.referral_rate)), t.el("td", {}, pct(f.ambulance_rate)))));
+      chart("volume-chart", { type: "bar", data: { labels: report.per_day.map((d) => d.date),
+        datasets: [{ label: t.msg("requests"), data: report.per_day.map((d) => d.count), backgroundColor: "#1f5fa8" }] },
+        options: { maintainAspectRatio: false } });
+      const outcomes = Object.entries(report.outcomes).filter(([, n]) => n);
+      chart("outcome-chart", { type: "doughnut", data: { labels: outcomes.map(([d]) => t.label("disposition", d)),
+        datasets: [{ data: outcomes.map(([, n]) => n) }] }, options: { maintainAspectRatio: false } });
+      document.getElementById("staffing-summary").textContent =
+        `${staffing.emergencies} · ${mins(staffing.mean_handling_s)} · ${t.msg("on_duty")}: ${staffing.doctors_on_duty_now}`;
+      const rows = [];
+      for (let hour = 0; hour < 24; hour += 1) {
+        const cells = [0, 1, 2, 3, 4, 5, 6].map((day) => staffing.slots.find((s) => s.weekday === day && s.hour === hour));
+        if (cells.every((c) => !c.doctors_needed)) continue;
+        rows.push(t.el("tr", { dataset: { hour } }, t.el("td", {}, `${String(hour).padStart(2, "0")}:00`),
+          ...cells.map((c) => t.el("td", { title: `${c.arrivals_per_hour}/h · ${c.traffic_erlangs} E` }, c.doctors_needed ? String(c.doctors_needed) : ""))));
+      }
+      document.querySelector("#staffing tbody").replaceChildren(...rows);
+    } catch (err) { alert(t.describeError(err)); }
+  }
+
+  t.api("GET", "/facilities").then((page) => {
+    for (const f of page.items) form.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
+  });
+  form.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  t.connect({});
+  load();
+})();
