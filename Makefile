@@ -35,6 +35,7 @@ test: install browser-libs
 
 bench: install
 	$(BIN)/python bench/coverage_bench.py
+	$(BIN)/python bench/export_bench.py
 
 clean:
 	rm -rf $(VENV) static/node_modules .pytest_cache
