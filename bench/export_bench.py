@@ -38,9 +38,9 @@ def populate(app) -> tuple[datetime, datetime]:
                                         "facility_id": i % 200 + 1, "specialties": ["general"] if i <= 40 else [],
                                         "password_hash": "!", "active": True, "locale": "en", "created_at": start}
                                        for i in range(1, 441)])
-        for batch in range(CONSULTATIONS // 5000):
+        for _ in range(CONSULTATIONS // 5000):
             consultations, outcomes, events = [], [], []
-            for _ in range(5000):
+            for _row in range(5000):
                 cid = uuid.uuid4()
                 created = start + timedelta(seconds=rng.randrange(365 * 86400))
                 accepted = created + timedelta(seconds=rng.randrange(30, 900))

@@ -65,7 +65,7 @@ def test_http_claims_race_across_two_server_processes(app, live_server, district
         for _ in range(2):
             created = post.post("/consultations", json=consultation_body()).json()
             path = f"/consultations/{created['id']}/accept"
-            responses = race([lambda s=s: s.post(path) for s in sessions])
+            responses = race([lambda s=s, p=path: s.post(p) for s in sessions])
             codes = sorted(r.status_code for r in responses)
             assert codes == [200] + [409] * (RACERS - 1)
             losers = [r.json()["error"]["code"] for r in responses if r.status_code == 409]

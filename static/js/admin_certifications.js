@@ -31,15 +31,13 @@
   async function revoke(c) {
     const reason = prompt(t.msg("confirm_revoke"));
     if (reason === null) return;
-    try { await t.api("DELETE", `/certifications/${c.id}`, { reason: reason || null }); await load(); }
-    catch (err) { alert(t.describeError(err)); }
+    await t.changeAndReload("DELETE", `/certifications/${c.id}`, { reason: reason || null }, load);
   }
 
   async function correct(c) {
     const expires = prompt(t.msg("new_expiry"), c.expires_on);
     if (!expires || expires === c.expires_on) return;
-    try { await t.api("PATCH", `/certifications/${c.id}`, { expires_on: expires }); await load(); }
-    catch (err) { alert(t.describeError(err)); }
+    await t.changeAndReload("PATCH", `/certifications/${c.id}`, { expires_on: expires }, load);
   }
 
   add.addEventListener("submit", async (event) => {

@@ -12,9 +12,8 @@
         t.el("button", { type: "button", class: "link", onclick: () => rename(f) }, "✎"), " ",
         t.el("button", { type: "button", class: "link", onclick: () => change(f.id, { active: !f.active }) }, f.active ? "⊘" : "↺")))));
   }
-  async function change(id, changes) {
-    try { await t.api("PATCH", `/facilities/${id}`, changes); await load(); } catch (err) { alert(t.describeError(err)); }
-  }
+  const change = (id, changes) => t.changeAndReload("PATCH", `/facilities/${id}`, changes, load);
+
   function rename(f) {
     const name = prompt(t.msg("facility"), f.name);
     if (name && name !== f.name) change(f.id, { name });

@@ -18,9 +18,8 @@
         t.el("button", { type: "button", class: "link", onclick: () => resetPassword(u.id) }, "🔑")))));
   }
 
-  async function change(id, changes) {
-    try { await t.api("PATCH", `/users/${id}`, changes); await load(); } catch (err) { alert(t.describeError(err)); }
-  }
+  const change = (id, changes) => t.changeAndReload("PATCH", `/users/${id}`, changes, load);
+
   function resetPassword(id) {
     const password = prompt(t.msg("new_password"));
     if (password) change(id, { password });

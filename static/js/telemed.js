@@ -169,7 +169,12 @@
     }
   }
 
-  window.telemed = { api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
+  /* Send a change, then reload the list it shows in; a refusal is shown, not swallowed. */
+  async function changeAndReload(method, path, body, reload) {
+    try { await api(method, path, body); await reload(); } catch (err) { alert(describeError(err)); }
+  }
+
+  window.telemed = { changeAndReload, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, waitNote, connect, emit, outbox, send,
                      userId, role: document.body.dataset.role };
 })();

@@ -53,23 +53,11 @@ def _require_doctor(user: User) -> None:
         raise Forbidden(_("Only doctors have a presence."))
 
 
-def set_status(user: User, status: str) -> str:
-    """The doctor chooses `available` or `away`; returns the status others now see."""
+def _change(user: User, change) -> str:
+    """Apply a change to a doctor's presence rows; tell everyone if what they see changed."""
     _require_doctor(user)
     with write_transaction(db.session) as session:
-        _presence_row(session, user.id).chosen_status = status
-        before, after = _recompute(session, user.id)
-    if before != after:
-        notifier.presence_changed(user.id, after)
-    return after
-
-
-def connected(user: User, sid: str) -> str:
-    """A connection of this doctor opened on this server process."""
-    _require_doctor(user)
-    with write_transaction(db.session) as session:
-        session.merge(PresenceConnection(sid=sid, user_id=user.id, server_id=SERVER_ID,
-                                         connected_at=utcnow(), seen_at=utcnow()))
+        change(session)
         session.flush()
         before, after = _recompute(session, user.id)
     if before != after:
@@ -77,15 +65,26 @@ def connected(user: User, sid: str) -> str:
     return after
 
 
+def set_status(user: User, status: str) -> str:
+    """The doctor chooses `available` or `away`; returns the status others now see."""
+    def choose(session):
+        _presence_row(session, user.id).chosen_status = status
+    return _change(user, choose)
+
+
+def connected(user: User, sid: str) -> str:
+    """A connection of this doctor opened on this server process."""
+    def open_row(session):
+        session.merge(PresenceConnection(sid=sid, user_id=user.id, server_id=SERVER_ID,
+                                         connected_at=utcnow(), seen_at=utcnow()))
+    return _change(user, open_row)
+
+
 def disconnected(user: User, sid: str) -> str:
     """A connection of this doctor closed."""
-    _require_doctor(user)
-    with write_transaction(db.session) as session:
+    def close_row(session):
         session.execute(delete(PresenceConnection).where(PresenceConnection.sid == sid))
-        before, after = _recompute(session, user.id)
-    if before != after:
-        notifier.presence_changed(user.id, after)
-    return after
+    return _change(user, close_row)
 
 
 def heartbeat_and_expire(stale_after_s: int) -> list[int]:

@@ -54,9 +54,8 @@ def consultations_report(start: datetime, end: datetime, facility_id: int | None
 
     first = _first_acceptance()
     rows = db.session.execute(
-        select(Consultation.id, Consultation.created_at, Consultation.priority,
-               Consultation.facility_id, Facility.name, Consultation.status,
-               first.c.accepted_at, Outcome.disposition)
+        select(Consultation.created_at, Consultation.priority, Consultation.facility_id,
+               Facility.name, first.c.accepted_at, Outcome.disposition)
         .join(Facility, Facility.id == Consultation.facility_id)
         .outerjoin(first, first.c.consultation_id == Consultation.id)
         .outerjoin(Outcome, Outcome.consultation_id == Consultation.id)
@@ -67,7 +66,7 @@ def consultations_report(start: datetime, end: datetime, facility_id: int | None
     waits: dict[str, list[float]] = defaultdict(list)
     dispositions: Counter = Counter()
     hours: Counter = Counter()
-    for _id, created, priority, fac_id, fac_name, status, accepted, disposition in rows:
+    for created, priority, fac_id, fac_name, accepted, disposition in rows:
         local = _local(created)
         per_day[local.date().isoformat()] += 1
         hours[(local.weekday(), local.hour)] += 1
