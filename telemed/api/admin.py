@@ -30,6 +30,7 @@ from telemed.services.representation import user_payload
 @accepts(query=UserFilterSchema)
 @roles_required("admin")
 def list_users():
+    """Staff accounts matching the filters."""
     users, total = staff.list_users(query_args())
     return page([user_payload(u) for u in users], total)
 
@@ -38,12 +39,14 @@ def list_users():
 @accepts(body=UserCreateSchema)
 @roles_required("admin")
 def create_user():
+    """Create a staff account."""
     return jsonify(user_payload(staff.create_user(json_body(), current_user))), 201
 
 
 @bp.get("/users/<int:user_id>")
 @roles_required()
 def get_user(user_id: int):
+    """One staff account (admins: anyone; others: themselves)."""
     return jsonify(user_payload(staff.get_user(current_user, user_id)))
 
 
@@ -51,6 +54,7 @@ def get_user(user_id: int):
 @accepts(body=UserPatchSchema)
 @roles_required("admin")
 def update_user(user_id: int):
+    """Change a staff account; deactivate with active=false."""
     user = staff.update_user(current_user, user_id, json_body())
     return jsonify(user_payload(user))
 
@@ -59,6 +63,7 @@ def update_user(user_id: int):
 @accepts(body=FacilityCreateSchema)
 @roles_required("admin")
 def create_facility():
+    """Add a facility."""
     facility = staff.create_facility(current_user, json_body())
     return jsonify(FacilitySchema().dump(facility)), 201
 
@@ -67,6 +72,7 @@ def create_facility():
 @accepts(body=FacilityPatchSchema)
 @roles_required("admin")
 def update_facility(facility_id: int):
+    """Change a facility; deactivate with active=false."""
     facility = staff.update_facility(current_user, facility_id, json_body())
     return jsonify(FacilitySchema().dump(facility))
 
@@ -82,6 +88,7 @@ def _certification_payload(certification, status=None) -> dict:
 @bp.get("/certification-types")
 @roles_required()
 def list_certification_types():
+    """Every certification type."""
     types = db.session.scalars(db.select(CertificationType).order_by(CertificationType.code)).all()
     return page(CertificationTypeSchema(many=True).dump(types), len(types))
 
@@ -90,6 +97,7 @@ def list_certification_types():
 @accepts(body=CertificationTypeCreateSchema)
 @roles_required("admin")
 def create_certification_type():
+    """Add a certification type."""
     cert_type = certifications.create_type(current_user, json_body())
     return jsonify(CertificationTypeSchema().dump(cert_type)), 201
 
@@ -98,6 +106,7 @@ def create_certification_type():
 @accepts(query=CertificationFilterSchema)
 @roles_required()
 def list_certifications():
+    """Certifications matching the filters (others than admins: their own)."""
     filters = query_args()
     scope = None if current_user.role == "admin" else current_user  # others: their own only
     rows, total, day = certifications.list_certifications(filters, scope_user=scope)
@@ -109,6 +118,7 @@ def list_certifications():
 @accepts(body=CertificationCreateSchema)
 @roles_required("admin")
 def create_certification():
+    """Record a certification; the expiry follows from the type unless given."""
     certification = certifications.create_certification(
         current_user, json_body())
     return jsonify(_certification_payload(certification)), 201
@@ -118,6 +128,7 @@ def create_certification():
 @accepts(body=CertificationPatchSchema)
 @roles_required("admin")
 def correct_certification(certification_id: int):
+    """Correct a certification's dates, issuer or number."""
     certification = certifications.correct_certification(
         current_user, certification_id, json_body())
     return jsonify(_certification_payload(certification))
@@ -127,6 +138,7 @@ def correct_certification(certification_id: int):
 @accepts(body=ReasonSchema)
 @roles_required("admin")
 def revoke_certification(certification_id: int):
+    """Revoke a certification (the record stays)."""
     reason = json_body()["reason"] if request.get_data() else None
     certification = certifications.revoke_certification(current_user, certification_id, reason)
     return jsonify(_certification_payload(certification))
@@ -136,6 +148,7 @@ def revoke_certification(certification_id: int):
 @accepts(files=("file",))
 @roles_required("admin")
 def import_certifications():
+    """Import a CSV or XLSX roster: all rows or none; ?dry_run=1 previews."""
     upload = request.files.get("file")
     if upload is None:
         raise ValidationFailed(_("Attach the roster (CSV or XLSX) in the `file` field."),
@@ -179,6 +192,7 @@ def import_certifications():
 @accepts(query=ReportQuerySchema)
 @roles_required("admin")
 def coverage_report():
+    """Who holds a valid certification, by type, profession and facility, on a date."""
     args = query_args()
     return jsonify(coverage.coverage_report(args["as_of"], args["district_id"]))
 
@@ -187,6 +201,7 @@ def coverage_report():
 @accepts(query=ReportQuerySchema)
 @roles_required("admin")
 def lapsing_report():
+    """Who lapses next: certifications ending within the given days."""
     args = query_args()
     items = coverage.lapsing(args["as_of"], args["days"], args["district_id"])
     return jsonify({"items": items, "total": len(items), "as_of": args["as_of"].isoformat()})
@@ -203,6 +218,7 @@ def _range_args() -> dict:
 @accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def consultations_report():
+    """Volumes, time to accept, service level, outcomes and busiest hours."""
     args = _range_args()
     return jsonify(reports.consultations_report(args["start"], args["end"], args["facility_id"]))
 
@@ -211,6 +227,7 @@ def consultations_report():
 @accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def staffing_report():
+    """Doctors needed per hour of the week for emergencies (Erlang C)."""
     args = _range_args()
     return jsonify(reports.staffing_estimate(args["start"], args["end"]))
 
@@ -219,6 +236,7 @@ def staffing_report():
 @accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def consultations_export():
+    """The consultations as CSV, streamed."""
     args = _range_args()
     chunks = exports.consultations_csv(args["start"], args["end"], args["facility_id"])
     return Response(stream_with_context(chunks), mimetype="text/csv", headers={
@@ -229,6 +247,7 @@ def consultations_export():
 @accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def fhir_export():
+    """The consultations as a FHIR R4 Bundle, streamed."""
     args = _range_args()
     chunks = exports.fhir_bundle(args["start"], args["end"], args["facility_id"])
     return Response(stream_with_context(chunks), mimetype="application/fhir+json")
@@ -238,6 +257,7 @@ def fhir_export():
 @accepts(query=ReportQuerySchema)
 @roles_required("admin")
 def training_export():
+    """Who to send to training next, as CSV."""
     args = query_args()
     needs = coverage.training_needs(args["as_of"], args["district_id"])
     buffer = io.StringIO()
@@ -252,6 +272,7 @@ def training_export():
 @bp.get("/me/certifications")
 @roles_required()
 def my_certifications():
+    """The caller's own certifications and their status today."""
     holdings = certifications.current_holdings(current_user.id)
     for h in holdings:
         h["expires_on"] = h["expires_on"].isoformat()

@@ -25,6 +25,7 @@ from telemed.services.representation import (
 @accepts(body=ConsultationCreateSchema)
 @roles_required("feldsher")
 def create_consultation():
+    """Open a request for the caller's post (201; 200 for a repeated client_key)."""
     consultation, created = service.create_consultation(
         current_user, json_body()
     )
@@ -35,6 +36,7 @@ def create_consultation():
 @accepts(query=ConsultationFilterSchema)
 @roles_required()
 def list_consultations():
+    """Consultations in the caller's scope, newest first."""
     result = service.list_consultations(current_user, query_args())
     return page(consultation_list_payload(result.items), result.total)
 
@@ -42,6 +44,7 @@ def list_consultations():
 @bp.get("/consultations/<uuid:consultation_id>")
 @roles_required()
 def get_consultation(consultation_id: uuid.UUID):
+    """One consultation with its event log."""
     consultation = service.get_consultation(current_user, consultation_id, ip=request.remote_addr)
     return jsonify(consultation_detail_payload(consultation))
 
@@ -49,6 +52,7 @@ def get_consultation(consultation_id: uuid.UUID):
 @bp.post("/consultations/<uuid:consultation_id>/accept")
 @roles_required("doctor")
 def accept(consultation_id: uuid.UUID):
+    """Claim a waiting consultation (409 conflict or at_capacity when it cannot be)."""
     return jsonify(consultation_payload(service.accept(current_user, consultation_id)))
 
 
@@ -56,6 +60,7 @@ def accept(consultation_id: uuid.UUID):
 @accepts(body=ReasonSchema)
 @roles_required("doctor")
 def release(consultation_id: uuid.UUID):
+    """Give a held consultation back to the queue."""
     data = json_body()
     return jsonify(consultation_payload(service.release(current_user, consultation_id, data["reason"])))
 
@@ -64,6 +69,7 @@ def release(consultation_id: uuid.UUID):
 @accepts(body=TransferSchema)
 @roles_required("doctor")
 def transfer(consultation_id: uuid.UUID):
+    """Give a held consultation back to the queue under another specialty."""
     data = json_body()
     consultation = service.transfer(current_user, consultation_id, data["specialty"], data["reason"])
     return jsonify(consultation_payload(consultation))
@@ -73,6 +79,7 @@ def transfer(consultation_id: uuid.UUID):
 @accepts(body=ReasonSchema)
 @roles_required("feldsher")
 def cancel(consultation_id: uuid.UUID):
+    """Withdraw a waiting request of the caller's post."""
     data = json_body()
     return jsonify(consultation_payload(service.cancel(current_user, consultation_id, data["reason"])))
 
@@ -81,6 +88,7 @@ def cancel(consultation_id: uuid.UUID):
 @accepts(body=CloseSchema)
 @roles_required("doctor")
 def close(consultation_id: uuid.UUID):
+    """Close a held consultation with a disposition, ICD-10 codes and a recommendation."""
     consultation = service.close(current_user, consultation_id, json_body())
     return jsonify(consultation_payload(consultation))
 
@@ -88,6 +96,7 @@ def close(consultation_id: uuid.UUID):
 @bp.get("/consultations/<uuid:consultation_id>/messages")
 @roles_required()
 def list_messages(consultation_id: uuid.UUID):
+    """The consultation's chat, oldest first."""
     items = [message_payload(m) for m in messages.list_messages(current_user, consultation_id)]
     return page(items, len(items))
 
@@ -96,6 +105,7 @@ def list_messages(consultation_id: uuid.UUID):
 @accepts(body=MessageCreateSchema)
 @roles_required("feldsher", "doctor")
 def send_message(consultation_id: uuid.UUID):
+    """Post a chat message (201; 200 for a repeated client_key)."""
     data = json_body()
     message, created = messages.send_message(
         current_user, consultation_id, data["body"], data["client_key"]
@@ -107,6 +117,7 @@ def send_message(consultation_id: uuid.UUID):
 @accepts(form=AttachmentFormSchema, files=("file",))
 @roles_required("feldsher", "doctor")
 def upload_attachment(consultation_id: uuid.UUID):
+    """Send a JPEG, PNG or PDF (at most 5 MB) in the chat."""
     # Larger than the 1 MB JSON limit: the file may be 5 MB, plus the multipart envelope.
     request.max_content_length = attachments.MAX_BYTES + 64 * 1024
     upload = request.files.get("file")
@@ -125,6 +136,7 @@ def upload_attachment(consultation_id: uuid.UUID):
 @bp.get("/attachments/<uuid:attachment_id>")
 @roles_required()
 def download_attachment(attachment_id: uuid.UUID):
+    """An attachment's file, for the consultation's participants and admins."""
     attachment, path = attachments.open_attachment(current_user, attachment_id, request.remote_addr)
     response = send_file(path, mimetype=attachment.content_type, download_name=attachment.filename,
                          as_attachment=attachment.content_type == "application/pdf")
@@ -137,6 +149,7 @@ def download_attachment(attachment_id: uuid.UUID):
 @accepts(query=FollowUpQuerySchema)
 @roles_required()
 def follow_ups():
+    """Open follow-ups in the caller's scope: overdue, today, upcoming or all."""
     window = query_args()["due"]
     items = consultation_list_payload(follow_ups_service.due_follow_ups(current_user, window))
     return page(items, len(items))
@@ -146,6 +159,7 @@ def follow_ups():
 @accepts(body=ReasonSchema)
 @roles_required("feldsher")
 def follow_up_done(consultation_id: uuid.UUID):
+    """The post marks a follow-up done."""
     data = json_body()
     consultation = follow_ups_service.mark_done(current_user, consultation_id, data["reason"])
     return jsonify(consultation_payload(consultation))

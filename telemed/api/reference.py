@@ -16,6 +16,7 @@ from telemed.services.snapshots import queue_snapshot
 @bp.get("/queue")
 @roles_required("doctor")
 def queue():
+    """The waiting queue offered to the doctor and their active consultations."""
     return jsonify(queue_snapshot(current_user))
 
 
@@ -23,6 +24,7 @@ def queue():
 @accepts(body=PresenceSchema)
 @roles_required("doctor")
 def set_presence():
+    """The doctor chooses available or away."""
     data = json_body()
     return jsonify({"user_id": current_user.id, "status": presence.set_status(current_user, data["status"])})
 
@@ -30,6 +32,7 @@ def set_presence():
 @bp.get("/presence")
 @roles_required("doctor", "admin")
 def doctors_on_duty():
+    """Every active doctor with the presence others see."""
     items = presence.doctors_on_duty()
     return page(items, len(items))
 
@@ -38,6 +41,7 @@ def doctors_on_duty():
 @accepts(query=ICD10QuerySchema)
 @roles_required()
 def icd10():
+    """WHO ICD-10 codes whose code starts with, or whose title holds, the query."""
     args = query_args()
     items = search_icd10(args["q"], args["limit"])
     return page(items, len(items))
@@ -46,6 +50,7 @@ def icd10():
 @bp.get("/districts")
 @roles_required()
 def districts():
+    """Every district."""
     rows = db.session.scalars(select(District).order_by(District.name)).all()
     return page([{"id": d.id, "name": d.name, "region": d.region} for d in rows], len(rows))
 
@@ -53,5 +58,6 @@ def districts():
 @bp.get("/facilities")
 @roles_required()
 def facilities():
+    """Every facility."""
     rows = staff.list_facilities()
     return page(FacilitySchema(many=True).dump(rows), len(rows))

@@ -20,6 +20,7 @@ def _session_payload():
 @csrf.exempt  # JSON-only (a cross-site form cannot send it without a CORS preflight) and no session yet
 @limiter.limit(login_rate_limit)
 def log_in():
+    """Log in with a username and password; answers the user and a CSRF token."""
     data = json_body()
     user = auth.authenticate(data["username"], data["password"], ip=request.remote_addr)
     login_user(user)
@@ -29,12 +30,14 @@ def log_in():
 @bp.get("/session")
 @roles_required()
 def who_am_i():
+    """The logged-in user and a fresh CSRF token."""
     return _session_payload()
 
 
 @bp.delete("/session")
 @roles_required()
 def log_out():
+    """End the session."""
     auth.record_logout(current_user, ip=request.remote_addr)
     logout_user()
     return "", 204

@@ -53,6 +53,7 @@ def action(schema: Schema | None = None):
 
 @socketio.on("connect")
 def on_connect(auth=None):
+    """Refuse anonymous connections; join the user's rooms; send a full snapshot."""
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthenticated")
     specialties = qualified_specialties(current_user) if current_user.role == "doctor" else []
@@ -65,6 +66,7 @@ def on_connect(auth=None):
 
 @socketio.on("disconnect")
 def on_disconnect(reason=None):
+    """A doctor's connection closed: their presence may turn offline."""
     if current_user.is_authenticated and current_user.role == "doctor":
         presence.disconnected(current_user, request.sid)
 
@@ -72,12 +74,14 @@ def on_disconnect(reason=None):
 @socketio.on("consultation:accept")
 @action(ConsultationIdSchema())
 def on_accept(data):
+    """consultation:accept — claim a waiting consultation."""
     return {"consultation": consultation_payload(consultations.accept(current_user, data["id"]))}
 
 
 @socketio.on("message:send")
 @action(SocketMessageSchema())
 def on_message_send(data):
+    """message:send — post a chat message (idempotent by client_key)."""
     message, created = messages.send_message(
         current_user, data["consultation_id"], data["body"], data["client_key"]
     )
@@ -87,11 +91,13 @@ def on_message_send(data):
 @socketio.on("presence:set")
 @action(PresenceSchema())
 def on_presence_set(data):
+    """presence:set — choose available or away."""
     return {"status": presence.set_status(current_user, data["status"])}
 
 
 @socketio.on("queue:sync")
 @action()
 def on_queue_sync(data):
+    """queue:sync — send the snapshot again."""
     _send_snapshot()
     return {}

@@ -29,12 +29,14 @@ def _role_page(role: str, template: str, **context):
 
 @bp.get("/healthz")
 def healthz():
+    """200 when the database answers."""
     db.session.execute(text("SELECT 1"))
     return {"status": "ok"}
 
 
 @bp.get("/")
 def home():
+    """Send each role to its own screen."""
     if not current_user.is_authenticated:
         return redirect(url_for("web.login"))
     return redirect(url_for(HOME_BY_ROLE[current_user.role]))
@@ -43,6 +45,7 @@ def home():
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(login_rate_limit, methods=["POST"])
 def login():
+    """The login form; a successful login goes on to the page asked for (local paths only)."""
     error = None
     if request.method == "POST":
         try:
@@ -63,6 +66,7 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """End the session."""
     auth.record_logout(current_user, ip=request.remote_addr)
     logout_user()
     return redirect(url_for("web.login"))
@@ -71,6 +75,7 @@ def logout():
 @bp.get("/post")
 @login_required
 def post():
+    """The post's screen: new request, open requests, follow-ups."""
     return _role_page("feldsher", "post.html", priorities=PRIORITIES, specialties=SPECIALTIES,
                       sexes=SEXES, avpu=AVPU)
 
@@ -78,6 +83,7 @@ def post():
 @bp.get("/doctor")
 @login_required
 def doctor():
+    """The doctor's screen: the live queue and their active consultations."""
     settings = current_app.config["TELEMED"]
     thresholds = {"emergency": settings.escalation_emergency_s,
                   "urgent": settings.escalation_urgent_s, "routine": settings.escalation_routine_s}
@@ -87,6 +93,7 @@ def doctor():
 @bp.get("/admin")
 @login_required
 def admin():
+    """The administrator's overview: consultations, escalations, doctors on duty."""
     return _role_page("admin", "admin.html")
 
 
@@ -99,6 +106,7 @@ ADMIN_PAGES = {"reports": "admin_reports.html", "audit": "admin_audit.html",
 @bp.get("/admin/<page>")
 @login_required
 def admin_page(page: str):
+    """One of the administrator's pages (reports, coverage, certifications, ...)."""
     if page not in ADMIN_PAGES:
         abort(404)
     return _role_page("admin", ADMIN_PAGES[page], professions=PROFESSIONS, roles=ROLES,
@@ -109,12 +117,14 @@ def admin_page(page: str):
 @bp.get("/me")
 @login_required
 def me():
+    """The signed-in person's own certifications."""
     return render_template("me.html")
 
 
 @bp.get("/consultations/<uuid:consultation_id>")
 @login_required
 def consultation(consultation_id: uuid.UUID):
+    """One consultation: details, timeline, chat, closing."""
     return render_template("consultation.html", consultation_id=str(consultation_id),
                            dispositions=DISPOSITIONS, specialties=SPECIALTIES)
 
@@ -148,6 +158,7 @@ def _certification_notice() -> list[dict]:
 @bp.get("/consultations/<uuid:consultation_id>/print")
 @login_required
 def consultation_print(consultation_id: uuid.UUID):
+    """The one-page printable summary of a consultation."""
     from telemed.services.clinical_codes import icd10_title
     from telemed.services.consultations import get_consultation
 
