@@ -154,3 +154,16 @@ def test_presence_and_queue_sync(connect, district):
     sync = doctor.emit("queue:sync", {}, callback=True)
     assert sync == {"ok": True}
     assert len(events(doctor, "queue:snapshot")) == 1
+
+
+def test_logging_out_cuts_that_browser_sessions_sockets_only(app, connect, district):
+    from tests.conftest import ApiClient
+
+    sock, api = connect(district.feldsher_a)
+    other_device = ApiClient(app, district.feldsher_a.username)
+    other_sock = socketio.test_client(app, flask_test_client=other_device.http)
+    assert sock.is_connected() and other_sock.is_connected()
+    assert api.delete("/session").status_code == 204
+    assert not sock.is_connected()          # this browser's live connection is closed
+    assert other_sock.is_connected()        # the same person's other device is untouched
+    other_sock.disconnect()

@@ -113,6 +113,8 @@
     socket.on("connect", () => { show("online"); outbox.flush(); });
     socket.on("disconnect", () => show("offline"));
     socket.on("connect_error", () => show("offline"));
+    // This browser session logged out (perhaps in another tab): back to the login page.
+    socket.on("session:ended", () => { window.location.href = "/login"; });
     for (const [event, handler] of Object.entries(handlers || {})) socket.on(event, handler);
     return socket;
   }

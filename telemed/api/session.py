@@ -1,12 +1,13 @@
 """Log in, who am I, log out."""
 from flask import jsonify, request
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, roles_required
 from telemed.api.schemas import LoginSchema
 from telemed.extensions import csrf, limiter, login_rate_limit
+from telemed import sessions
 from telemed.services import auth
 from telemed.services.representation import user_payload
 
@@ -23,7 +24,7 @@ def log_in():
     """Log in with a username and password; answers the user and a CSRF token."""
     data = json_body()
     user = auth.authenticate(data["username"], data["password"], ip=request.remote_addr)
-    login_user(user)
+    sessions.begin(user)
     return _session_payload()
 
 
@@ -38,6 +39,5 @@ def who_am_i():
 @roles_required()
 def log_out():
     """End the session."""
-    auth.record_logout(current_user, ip=request.remote_addr)
-    logout_user()
+    sessions.end(current_user, request.remote_addr)
     return "", 204

@@ -18,6 +18,7 @@ from telemed.services import audit, consultations, messages, presence
 from telemed.services.certifications import qualified_specialties
 from telemed.services.representation import consultation_payload, message_payload
 from telemed.services.snapshots import post_snapshot, queue_snapshot
+from telemed.sessions import login_room
 
 
 def _send_snapshot() -> None:
@@ -59,6 +60,8 @@ def on_connect(auth=None):
     specialties = qualified_specialties(current_user) if current_user.role == "doctor" else []
     for room in rooms_for(current_user, specialties):
         join_room(room)
+    if login_room():
+        join_room(login_room())
     if current_user.role == "doctor":
         presence.connected(current_user, request.sid)
     _send_snapshot()

@@ -98,6 +98,18 @@ class Notifier:
         self._emit("presence:update", {"user_id": user_id, "status": status},
                    [DOCTORS_ROOM, ADMINS_ROOM])
 
+    def session_ended(self, login_id: str) -> None:
+        """A browser session logged out: tell its pages, and cut the connections this process holds.
+
+        With several processes each only knows its own connections; the event still reaches the
+        others' pages, which go back to the login page (docs/decisions.md).
+        """
+        room = f"login:{login_id}"
+        self._emit("session:ended", {}, room)
+        server = self._server.server
+        for sid, _eio_sid in list(server.manager.get_participants("/", room)):
+            server.disconnect(sid, namespace="/")
+
     def snapshot(self, event: str, payload: dict, sid: str) -> None:
         """Send a full snapshot to one connection (on connect and on queue:sync)."""
         self._emit(event, payload, sid)

@@ -5,11 +5,12 @@ import uuid
 from datetime import date
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from sqlalchemy import text
 from urllib.parse import urlsplit
 
 from telemed.errors import ServiceError
+from telemed import sessions
 from telemed.extensions import db, limiter, login_rate_limit
 from telemed.models.vocabulary import (
     AVPU, DISPOSITIONS, FACILITY_KINDS, PRIORITIES, PROFESSIONS, ROLES, SEXES, SPECIALTIES,
@@ -54,7 +55,7 @@ def login():
         except ServiceError as exc:
             error = exc.message
         else:
-            login_user(user)
+            sessions.begin(user)
             target = request.args.get("next", "")
             # Only ever follow a local path, never another site.
             if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
@@ -67,8 +68,7 @@ def login():
 @login_required
 def logout():
     """End the session."""
-    auth.record_logout(current_user, ip=request.remote_addr)
-    logout_user()
+    sessions.end(current_user, request.remote_addr)
     return redirect(url_for("web.login"))
 
 
