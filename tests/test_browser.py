@@ -259,3 +259,22 @@ def test_reports_page_answers_how_fast_and_how_many_doctors(open_as, live_server
     # one referral and one ambulance out of two closed
     assert admin.inner_text("#facilities").split("\t")[-2:] == ["50%", "50%"]
     assert admin.evaluate("Chart.getChart('outcome-chart').data.labels.length") == 2
+
+
+def test_a_message_typed_offline_is_sent_once_when_the_line_returns(open_as, live_server):
+    post_api, doctor_api = live_server.session("feldsher_a"), live_server.session("doctor_g")
+    created = post_api.post("/consultations", json=consultation_body()).json()
+    doctor_api.post(f"/consultations/{created['id']}/accept")
+    page = open_as("feldsher_a")
+    page.goto(f"{live_server.url}/consultations/{created['id']}")
+    page.wait_for_selector("#connection[data-state=online]")
+    page.context.set_offline(True)
+    page.wait_for_selector("#connection[data-state=offline]", timeout=30000)
+    page.fill("#message-form textarea", "Pulse now 130, she is pale")
+    page.click("#message-form button[type=submit]")
+    page.wait_for_selector("#messages li.pending")
+    page.context.set_offline(False)
+    page.wait_for_selector("#messages li.mine:not(.pending) >> text=Pulse now 130", timeout=30000)
+    page.wait_for_selector("#messages li.pending", state="detached")
+    chat = doctor_api.get(f"/consultations/{created['id']}/messages").json()["items"]
+    assert [m["body"] for m in chat] == ["Pulse now 130, she is pale"]

@@ -101,14 +101,23 @@
     const body = box.value.trim();
     if (!body) return;
     const clientKey = t.uuid4();
+    const overHttp = async () => {
+      // Over HTTP with the same key: kept in the outbox while the line is down, and answered with
+      // the stored message if the socket attempt did arrive after all — never sent twice.
+      const answer = await t.send("POST", `/consultations/${id}/messages`, { body, client_key: clientKey }, body);
+      if (!answer.queued) messages.set(answer.id, answer);
+    };
     try {
       if (socket.connected) {
-        const answer = await t.emit(socket, "message:send", { consultation_id: id, body, client_key: clientKey });
-        messages.set(answer.message.id, answer.message);
+        try {
+          const answer = await t.emit(socket, "message:send", { consultation_id: id, body, client_key: clientKey });
+          messages.set(answer.message.id, answer.message);
+        } catch (err) {
+          if (err.status !== 0) throw err; // a refusal, not a lost answer
+          await overHttp();
+        }
       } else {
-        // The line is down: keep it with its key and send it over HTTP when the line returns.
-        const answer = await t.send("POST", `/consultations/${id}/messages`, { body, client_key: clientKey }, body);
-        if (!answer.queued) messages.set(answer.id, answer);
+        await overHttp();
       }
       box.value = "";
       renderMessages();
