@@ -18,9 +18,7 @@ from telemed.api.schemas import (
     UserCreateSchema, UserFilterSchema, UserPatchSchema,
 )
 from telemed.errors import ValidationFailed
-from telemed.extensions import db
-from telemed.models import CertificationType, Facility
-from telemed.services import audit_log, certifications, coverage, exports, reports, roster, staff
+from telemed.services import audit_log, certifications, coverage, exports, reports, staff
 from telemed.services.representation import user_payload
 
 
@@ -89,7 +87,7 @@ def _certification_payload(certification, status=None) -> dict:
 @roles_required()
 def list_certification_types():
     """Every certification type."""
-    types = db.session.scalars(db.select(CertificationType).order_by(CertificationType.code)).all()
+    types = certifications.list_types()
     return page(CertificationTypeSchema(many=True).dump(types), len(types))
 
 
@@ -153,19 +151,13 @@ def import_certifications():
     if upload is None:
         raise ValidationFailed(_("Attach the roster (CSV or XLSX) in the `file` field."),
                                {"file": [_("Missing data for required field.")]})
-    rows, row_errors = roster.read_roster(upload.read())
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
-    if row_errors:
-        result = certifications.plan_import(rows)
-        result.errors.update(row_errors)
-    elif dry_run:
-        result = certifications.plan_import(rows)
-    else:
-        result = certifications.import_rows(current_user, rows, upload.filename or "roster")
+    result = certifications.run_import(current_user, upload.read(), upload.filename or "roster",
+                                       dry_run)
     body = {
-        "imported": not dry_run and result.ok,
+        "imported": result.imported,
         "dry_run": dry_run,
-        "rows": len(rows) + len(row_errors),
+        "rows": result.rows,
         "created": len(result.created),
         "unchanged": len(result.unchanged),
         "preview": [{**r, "issued_on": r["issued_on"].isoformat(),
@@ -209,8 +201,7 @@ def lapsing_report():
 
 def _range_args() -> dict:
     args = query_args()
-    if args["facility_id"] is not None and db.session.get(Facility, args["facility_id"]) is None:
-        raise ValidationFailed(_("No such facility."), {"facility_id": [_("No such facility.")]})
+    staff.check_facility(args["facility_id"])
     return args
 
 

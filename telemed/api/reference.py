@@ -1,13 +1,10 @@
 """The doctor's queue and presence, and reference data: ICD-10 search, districts, facilities."""
 from flask import jsonify
 from flask_login import current_user
-from sqlalchemy import select
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, page, query_args, roles_required
 from telemed.api.schemas import FacilitySchema, ICD10QuerySchema, PresenceSchema
-from telemed.extensions import db
-from telemed.models import District
 from telemed.services import presence, staff
 from telemed.services.clinical_codes import search_icd10
 from telemed.services.snapshots import queue_snapshot
@@ -51,7 +48,7 @@ def icd10():
 @roles_required()
 def districts():
     """Every district."""
-    rows = db.session.scalars(select(District).order_by(District.name)).all()
+    rows = staff.list_districts()
     return page([{"id": d.id, "name": d.name, "region": d.region} for d in rows], len(rows))
 
 

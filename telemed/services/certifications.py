@@ -252,6 +252,8 @@ class ImportResult:
     created: list[dict] = field(default_factory=list)
     unchanged: list[dict] = field(default_factory=list)
     errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    rows: int = 0
+    imported: bool = False
 
     @property
     def ok(self) -> bool:
@@ -320,3 +322,24 @@ def import_rows(actor: User, rows: list[tuple[int, dict]], filename: str) -> Imp
                      object_id=filename[:64], created=len(result.created),
                      unchanged=len(result.unchanged))
     return result
+
+
+def run_import(actor: User, content: bytes, filename: str, dry_run: bool) -> ImportResult:
+    """Read a roster (CSV or XLSX) and import it, or only preview it; one bad row and nothing is
+    written, every bad row named."""
+    from telemed.services.roster import read_roster
+
+    rows, row_errors = read_roster(content)
+    if row_errors or dry_run:
+        result = plan_import(rows)
+        result.errors.update(row_errors)
+    else:
+        result = import_rows(actor, rows, filename)
+        result.imported = result.ok
+    result.rows = len(rows) + len(row_errors)
+    return result
+
+
+def list_types() -> list[CertificationType]:
+    """Every certification type, by code."""
+    return db.session.scalars(select(CertificationType).order_by(CertificationType.code)).all()

@@ -100,6 +100,17 @@ def update_user(actor: User, user_id: int, changes: dict) -> User:
     return user
 
 
+def check_facility(facility_id: int | None) -> None:
+    """A filter naming a facility must name one that exists (422 otherwise)."""
+    if facility_id is not None and db.session.get(Facility, facility_id) is None:
+        raise ValidationFailed(_("No such facility."), {"facility_id": [_("No such facility.")]})
+
+
+def list_districts() -> list[District]:
+    """Every district, by name."""
+    return db.session.scalars(select(District).order_by(District.name)).all()
+
+
 def list_facilities() -> list[Facility]:
     """Every facility, by name."""
     return db.session.scalars(select(Facility).order_by(Facility.name)).all()
