@@ -278,3 +278,25 @@ def test_a_message_typed_offline_is_sent_once_when_the_line_returns(open_as, liv
     page.wait_for_selector("#messages li.pending", state="detached")
     chat = doctor_api.get(f"/consultations/{created['id']}/messages").json()["items"]
     assert [m["body"] for m in chat] == ["Pulse now 130, she is pale"]
+
+
+def test_admin_adds_a_facility_and_a_certification_and_sees_refusals(open_as, live_server, district):
+    admin = open_as("admin_z")
+    admin.goto(f"{live_server.url}/admin/facilities")
+    admin.wait_for_selector("#add-form select[name=district_id] option", state="attached")
+    admin.fill("#add-form input[name=name]", "Koshy Feldsher-Midwife Post")
+    admin.fill("#add-form input[name=village]", "Koshy")
+    admin.click("#add-form button[type=submit]")
+    admin.wait_for_selector("#rows >> text=Koshy Feldsher-Midwife Post")
+
+    admin.goto(f"{live_server.url}/admin/certifications")
+    admin.wait_for_selector("#add-form select[name=type] option", state="attached")
+    admin.fill("#add-form input[name=username]", "nobody_here")
+    admin.fill("#add-form input[name=issued_on]", "2025-03-01")
+    admin.click("#add-form button[type=submit]")
+    admin.wait_for_selector("#add-error:not([hidden])")
+    assert "No staff member" in admin.inner_text("#add-error")
+    admin.fill("#add-form input[name=username]", "feldsher_a")
+    admin.click("#add-form button[type=submit]")
+    admin.wait_for_selector("#rows tr >> text=Feldsher_A")
+    assert admin.is_hidden("#add-error")

@@ -40,21 +40,14 @@
     await t.changeAndReload("PATCH", `/certifications/${c.id}`, { expires_on: expires }, load);
   }
 
-  add.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = document.getElementById("add-error");
-    error.hidden = true;
-    const f = add.elements;
-    try {
-      const found = await t.api("GET", `/users?q=${encodeURIComponent(f.username.value.trim())}`);
-      const user = found.items.find((u) => u.username === f.username.value.trim().toLowerCase());
-      if (!user) throw new t.ApiError(422, { code: "validation_error", message: t.msg("no_user") });
-      await t.api("POST", "/certifications", { user_id: user.id, type: f.type.value, issued_on: f.issued_on.value,
-        expires_on: f.expires_on.value || null, issuer: f.issuer.value || null, number: f.number.value || null });
-      add.reset();
-      await load();
-    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
-  });
+  t.handleAddForm(add, document.getElementById("add-error"), async (f) => {
+    const username = f.username.value.trim().toLowerCase();
+    const found = await t.api("GET", `/users?q=${encodeURIComponent(username)}`);
+    const user = found.items.find((u) => u.username === username);
+    if (!user) throw new t.ApiError(422, { code: "validation_error", message: t.msg("no_user") });
+    await t.api("POST", "/certifications", { user_id: user.id, type: f.type.value, issued_on: f.issued_on.value,
+      expires_on: f.expires_on.value || null, issuer: f.issuer.value || null, number: f.number.value || null });
+  }, load);
   filter.addEventListener("submit", (event) => { event.preventDefault(); load(); });
   t.connect({});
   options().then(load).catch((err) => alert(t.describeError(err)));

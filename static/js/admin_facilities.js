@@ -18,18 +18,8 @@
     const name = prompt(t.msg("facility"), f.name);
     if (name && name !== f.name) change(f.id, { name });
   }
-  add.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const f = add.elements;
-    const error = document.getElementById("add-error");
-    error.hidden = true;
-    try {
-      await t.api("POST", "/facilities", { name: f.name.value, kind: f.kind.value, village: f.village.value,
-        district_id: Number(f.district_id.value) });
-      add.reset();
-      await load();
-    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
-  });
+  t.handleAddForm(add, document.getElementById("add-error"), (f) => t.api("POST", "/facilities", {
+    name: f.name.value, kind: f.kind.value, village: f.village.value, district_id: Number(f.district_id.value) }), load);
   t.api("GET", "/districts").then((page) => {
     for (const d of page.items) add.elements.district_id.append(t.el("option", { value: d.id }, `${d.name} (${d.region})`));
   });

@@ -25,19 +25,10 @@
     if (password) change(id, { password });
   }
 
-  add.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const f = add.elements;
-    const error = document.getElementById("add-error");
-    error.hidden = true;
-    try {
-      await t.api("POST", "/users", { username: f.username.value.trim().toLowerCase(), full_name: f.full_name.value,
-        role: f.role.value, profession: f.profession.value, facility_id: f.facility_id.value ? Number(f.facility_id.value) : null,
-        specialties: f.specialty.value ? [f.specialty.value] : [], password: f.password.value });
-      add.reset();
-      await load();
-    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
-  });
+  t.handleAddForm(add, document.getElementById("add-error"), (f) => t.api("POST", "/users", {
+    username: f.username.value.trim().toLowerCase(), full_name: f.full_name.value, role: f.role.value,
+    profession: f.profession.value, facility_id: f.facility_id.value ? Number(f.facility_id.value) : null,
+    specialties: f.specialty.value ? [f.specialty.value] : [], password: f.password.value }), load);
   filter.addEventListener("submit", (event) => { event.preventDefault(); load(); });
   t.api("GET", "/facilities").then((page) => {
     for (const fac of page.items) add.elements.facility_id.append(t.el("option", { value: fac.id }, fac.name));

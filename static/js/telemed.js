@@ -176,7 +176,20 @@
     try { await api(method, path, body); await reload(); } catch (err) { alert(describeError(err)); }
   }
 
-  window.telemed = { changeAndReload, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
+  /* An "add" form: send it, then clear it and reload the list; a refusal is shown under it. */
+  function handleAddForm(form, error, send, reload) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      try {
+        await send(form.elements);
+        form.reset();
+        await reload();
+      } catch (err) { error.textContent = describeError(err); error.hidden = false; }
+    });
+  }
+
+  window.telemed = { changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, waitNote, connect, emit, outbox, send,
                      userId, role: document.body.dataset.role };
 })();
