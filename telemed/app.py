@@ -41,11 +41,13 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     )
 
     from telemed.api.routes import bp as api_bp
-    from telemed.realtime import handlers  # noqa: F401  (registers the Socket.IO handlers)
     from telemed.cli import register_commands
     from telemed.errorhandlers import register_error_handlers
+    from telemed.realtime import handlers  # noqa: F401  (registers the Socket.IO handlers)
+    from telemed.realtime.notifier import notifier
     from telemed.web import bp as web_bp
 
+    notifier.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
     register_error_handlers(app)

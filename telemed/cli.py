@@ -6,9 +6,10 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from marshmallow import ValidationError
 
-from telemed.api.schemas import UserCreateSchema, flatten_errors
 from telemed.errors import ValidationFailed
 from telemed.models.vocabulary import PROFESSIONS, ROLES, SPECIALTIES
+from telemed.schemas.common import flatten_errors
+from telemed.schemas.staff import UserCreateSchema
 
 
 def _create_app(*_args, **_kwargs) -> Flask:

@@ -58,6 +58,7 @@ class Settings:
     max_active_per_doctor: int = 3
     sweep_interval_s: int = 5
     connection_stale_s: int = 30
+    positions_interval_s: float = 1.0
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
     allowed_origins: list[str] = field(default_factory=list)
@@ -91,6 +92,7 @@ class Settings:
             max_active_per_doctor=_int_env("TELEMED_MAX_ACTIVE_PER_DOCTOR", 3),
             sweep_interval_s=max(_int_env("TELEMED_SWEEP_INTERVAL_S", 5), 1),
             connection_stale_s=max(_int_env("TELEMED_CONNECTION_STALE_S", 30), 3),
+            positions_interval_s=_int_env("TELEMED_POSITIONS_INTERVAL_MS", 1000) / 1000,
             ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
             login_rate_limit=os.environ.get("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),

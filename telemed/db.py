@@ -1,4 +1,7 @@
-"""Database plumbing shared by every service: SQLite behaviour, write transactions, the clock."""
+"""Database plumbing shared by every service: SQLite behaviour, write transactions, the clock.
+
+A write transaction publishes the domain events recorded in it once it has committed
+(`telemed.services.events`)."""
 from __future__ import annotations
 
 import sqlite3
@@ -10,6 +13,8 @@ from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
+
+from telemed.services import events
 
 WRITE_OPTION = "telemed_write"
 
@@ -80,4 +85,6 @@ def write_transaction(session: Session) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
+        events.discard(session)
         raise
+    events.publish_committed(session)

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
-from flask_login import current_user
 from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from telemed.api.common import error_response
 from telemed.errors import (
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, ServiceError, Unauthenticated,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
 )
 from telemed.extensions import db, login_manager
 from telemed.services import audit

@@ -1,7 +1,8 @@
 """Beginning and ending a browser session, shared by the API and the login page.
 
 Each login gets its own id, kept in the session cookie; its Socket.IO connections join the room
-`login:<id>`, so logging out cuts exactly that browser's live connections and no other device's.
+`login:<id>` and are recorded with it, so logging out cuts exactly that browser's live connections,
+on whichever server process holds them, and no other device's.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from flask import session
 from flask_login import login_user, logout_user
 
 from telemed.models import User
-from telemed.realtime.notifier import notifier
 from telemed.services import auth
 
 LOGIN_KEY = "login_id"
@@ -24,15 +24,12 @@ def begin(user: User) -> None:
 
 
 def end(user: User, ip: str | None) -> None:
-    """Log out, audit it, and close this browser session's live connections."""
+    """Log out, audit it, and close this browser session's live connections on every process."""
     login_id = session.pop(LOGIN_KEY, None)
-    auth.record_logout(user, ip=ip)
+    auth.record_logout(user, login_id, ip=ip)
     logout_user()
-    if login_id:
-        notifier.session_ended(login_id)
 
 
-def login_room() -> str | None:
-    """The room of the current browser session's connections, if it has an id."""
-    login_id = session.get(LOGIN_KEY)
-    return f"login:{login_id}" if login_id else None
+def current_login_id() -> str | None:
+    """The id of the current browser session's login, if it has one."""
+    return session.get(LOGIN_KEY)

@@ -67,6 +67,7 @@ def settings(database_url, tmp_path_factory) -> Settings:
         testing=True,
         login_rate_limit="1000 per minute",
         message_queue=None,
+        positions_interval_s=0,  # queue:positions sent at once, so tests see them synchronously
     )
 
 
@@ -90,6 +91,7 @@ def _clean_database(request):
         return
     app = request.getfixturevalue("app")
     from telemed.extensions import db, limiter
+    from telemed.services import queue
 
     with app.app_context():
         db.session.remove()
@@ -101,6 +103,7 @@ def _clean_database(request):
 
         ensure_standard_types()
         db.session.remove()
+        queue.forget_cached()
         limiter.reset()
 
 

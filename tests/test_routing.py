@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from telemed.extensions import db, socketio
+from telemed.services import queue
 from tests.conftest import consultation_body
 
 
@@ -219,6 +220,7 @@ def test_queue_position_and_estimated_wait(app, login, district):
                                .values(queued_at=accepted - timedelta(seconds=wait),
                                        accepted_at=accepted))
             db.session.commit()
+    queue.forget_cached()  # the history was rewritten behind the services' back
     first = feldsher.post("/consultations", json=consultation_body(vitals={})).get_json()
     assert first["doctors_available"] == 0 and first["estimated_wait_s"] is None  # nobody online
     doctor_sock = socketio.test_client(app, flask_test_client=login(district.doctor2).http)
@@ -228,7 +230,12 @@ def test_queue_position_and_estimated_wait(app, login, district):
 
     post_sock.get_received()
     feldsher.post(f"/consultations/{first['id']}/cancel", json={})
-    moved = [e["args"][0] for e in post_sock.get_received() if e["name"] == "consultation:update"]
-    assert any(c["id"] == second["id"] and c["queue_position"] == 1 for c in moved)
+    received = post_sock.get_received()
+    # The request that moved up is not re-sent whole: one small queue:positions with its numbers.
+    assert [c["id"] for c in (e["args"][0] for e in received if e["name"] == "consultation:update")] \
+        == [first["id"]]
+    positions = [e["args"][0] for e in received if e["name"] == "queue:positions"]
+    assert positions == [{"items": [{"id": second["id"], "queue_position": 1,
+                                     "estimated_wait_s": 180, "doctors_available": 1}]}]
     post_sock.disconnect()
     doctor_sock.disconnect()

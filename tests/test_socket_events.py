@@ -118,6 +118,7 @@ def test_chat_over_socket_reaches_participants_only(app, connect, district):
 
 def test_bad_socket_payloads_are_refused_with_specific_errors(app, connect, district):
     doctor, _ = connect(district.doctor)
+    post_sock, _ = connect(district.feldsher_a)
     before = row_counts(app)
     missing = doctor.emit("consultation:accept", {}, callback=True)
     assert missing["ok"] is False and missing["error"]["code"] == "validation_error"
@@ -126,7 +127,6 @@ def test_bad_socket_payloads_are_refused_with_specific_errors(app, connect, dist
     assert garbage["error"]["code"] == "validation_error"
     presence = doctor.emit("presence:set", {"status": "sleeping"}, callback=True)
     assert presence["error"]["fields"] == {"status": [presence["error"]["fields"]["status"][0]]}
-    post_sock, _ = connect(district.feldsher_a)
     wrong_role = post_sock.emit("consultation:accept", {"id": str(uuid.uuid4())}, callback=True)
     assert wrong_role["error"]["code"] == "forbidden"
     assert row_counts(app) == before
@@ -144,13 +144,21 @@ def test_close_reaches_the_post_with_the_outcome(connect, district):
     assert update["outcome"]["icd10"] == ["I20.0"]
 
 
-def test_presence_and_queue_sync(connect, district):
-    doctor, _ = connect(district.doctor)
+def test_presence_and_queue_sync(app, connect, district):
+    doctor, doctor_api = connect(district.doctor)
+    second_tab = socketio.test_client(app, flask_test_client=doctor_api.http)
     colleague, _ = connect(district.doctor2)
-    drain(doctor, colleague)
+    admin, _ = connect(district.admin)
+    drain(doctor, second_tab, colleague, admin)
     ack = doctor.emit("presence:set", {"status": "away"}, callback=True)
     assert ack == {"ok": True, "status": "away"}
-    assert {"user_id": district.doctor.id, "status": "away"} in events(colleague, "presence:update")
+    change = {"user_id": district.doctor.id, "status": "away"}
+    assert change in events(admin, "presence:update")
+    assert change in events(second_tab, "presence:update")      # the doctor's other tabs follow
+    # Colleagues do not show each other's presence: telling every doctor of every doctor's
+    # change would cost doctors² messages when a shift connects (docs/decisions.md).
+    assert events(colleague, "presence:update") == []
+    second_tab.disconnect()
     sync = doctor.emit("queue:sync", {}, callback=True)
     assert sync == {"ok": True}
     assert len(events(doctor, "queue:snapshot")) == 1

@@ -9,18 +9,22 @@ from flask_login import current_user
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, page, query_args, roles_required
-from telemed.api.schemas import (
-    AuditEntrySchema, AuditQuerySchema,
-    CertificationCreateSchema, CertificationFilterSchema, CertificationPatchSchema,
-    CertificationSchema, CertificationTypeCreateSchema, CertificationTypeSchema,
-    FacilityCreateSchema, FacilityPatchSchema, FacilitySchema, RangeQuerySchema, ReasonSchema,
-    ReportQuerySchema,
-    UserCreateSchema, UserFilterSchema, UserPatchSchema,
-)
 from telemed.errors import ValidationFailed
+from telemed.schemas.certification import (
+    CertificationCreateSchema,
+    CertificationFilterSchema,
+    CertificationPatchSchema,
+    CertificationSchema,
+    CertificationTypeCreateSchema,
+    CertificationTypeSchema,
+)
+from telemed.schemas.common import RangeQuerySchema
+from telemed.schemas.consultation import ReasonSchema
+from telemed.schemas.facility import FacilityCreateSchema, FacilityPatchSchema, FacilitySchema
+from telemed.schemas.report import AuditEntrySchema, AuditQuerySchema, ReportQuerySchema
+from telemed.schemas.staff import UserCreateSchema, UserFilterSchema, UserPatchSchema
 from telemed.services import audit_log, certifications, coverage, exports, reports, staff
 from telemed.services.representation import user_payload
-
 
 # ---------------------------------------------------------------------------- staff
 

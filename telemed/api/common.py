@@ -8,8 +8,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, ValidationError
 
-from telemed.api.schemas import flatten_errors
 from telemed.errors import BadRequest, Forbidden, ServiceError, Unauthenticated, ValidationFailed
+from telemed.schemas.common import flatten_errors
 
 
 def error_response(error: ServiceError):

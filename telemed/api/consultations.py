@@ -7,17 +7,24 @@ from flask_login import current_user
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, form_fields, json_body, page, query_args, roles_required
-from telemed.api.schemas import (
-    AttachmentFormSchema, CloseSchema, FollowUpQuerySchema, ConsultationCreateSchema, ConsultationFilterSchema, MessageCreateSchema,
-    ReasonSchema, TransferSchema,
-)
 from telemed.errors import ValidationFailed
-from telemed.services import attachments
+from telemed.schemas.consultation import (
+    CloseSchema,
+    ConsultationCreateSchema,
+    ConsultationFilterSchema,
+    FollowUpQuerySchema,
+    ReasonSchema,
+    TransferSchema,
+)
+from telemed.schemas.message import AttachmentFormSchema, MessageCreateSchema
+from telemed.services import attachments, messages
 from telemed.services import consultations as service
 from telemed.services import follow_ups as follow_ups_service
-from telemed.services import messages
 from telemed.services.representation import (
-    consultation_detail_payload, consultation_list_payload, consultation_payload, message_payload,
+    consultation_detail_payload,
+    consultation_list_payload,
+    consultation_payload,
+    message_payload,
 )
 
 

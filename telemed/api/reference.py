@@ -4,7 +4,9 @@ from flask_login import current_user
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, page, query_args, roles_required
-from telemed.api.schemas import FacilitySchema, ICD10QuerySchema, PresenceSchema
+from telemed.schemas.facility import FacilitySchema
+from telemed.schemas.reference import ICD10QuerySchema
+from telemed.schemas.staff import PresenceSchema
 from telemed.services import presence, staff
 from telemed.services.clinical_codes import search_icd10
 from telemed.services.snapshots import queue_snapshot

@@ -3,11 +3,11 @@ from flask import jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from telemed import sessions
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, roles_required
-from telemed.api.schemas import LoginSchema
 from telemed.extensions import csrf, limiter, login_rate_limit
-from telemed import sessions
+from telemed.schemas.session import LoginSchema
 from telemed.services import auth
 from telemed.services.representation import user_payload
 

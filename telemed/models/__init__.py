@@ -1,9 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 from telemed.models.audit import AuditEntry
 from telemed.models.certification import Certification, CertificationType, SpecialtyRequirement
-from telemed.models.consultation import (
-    Attachment, Consultation, ConsultationEvent, Message, Outcome,
-)
+from telemed.models.consultation import Attachment, Consultation, ConsultationEvent, Message, Outcome
 from telemed.models.staff import District, Facility, Presence, PresenceConnection, User
 
 __all__ = [

@@ -5,7 +5,16 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid,
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -13,7 +22,13 @@ from telemed.db import UTCDateTime, utcnow
 from telemed.extensions import db
 from telemed.models.staff import Facility, User, _in
 from telemed.models.vocabulary import (
-    ATTACHMENT_TYPES, DISPOSITIONS, EVENT_KINDS, PRIORITIES, SEXES, SPECIALTIES, STATUSES,
+    ATTACHMENT_TYPES,
+    DISPOSITIONS,
+    EVENT_KINDS,
+    PRIORITIES,
+    SEXES,
+    SPECIALTIES,
+    STATUSES,
 )
 
 MAX_ESCALATION_LEVEL = 2
@@ -37,6 +52,8 @@ class Consultation(db.Model):
         ),
         Index("ix_consultations_queue", "status", "effective_priority", "queued_at"),
         Index("ix_consultations_doctor_status", "doctor_id", "status"),
+        # The recent median time to accept per priority reads only its newest rows.
+        Index("ix_consultations_priority_accepted", "effective_priority", "accepted_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -70,10 +87,13 @@ class Consultation(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    facility: Mapped[Facility] = relationship()
-    requester: Mapped[User] = relationship(foreign_keys=[requester_id])
-    doctor: Mapped[User | None] = relationship(foreign_keys=[doctor_id])
-    outcome: Mapped["Outcome | None"] = relationship(back_populates="consultation", uselist=False)
+    # Every payload names the facility, the requester, the doctor and the outcome: load them in the
+    # same statement as the consultation instead of one query each (N+1 on a list).
+    facility: Mapped[Facility] = relationship(lazy="joined")
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="joined")
+    doctor: Mapped[User | None] = relationship(foreign_keys=[doctor_id], lazy="joined")
+    outcome: Mapped["Outcome | None"] = relationship(back_populates="consultation", uselist=False,
+                                                     lazy="joined")
     events: Mapped[list["ConsultationEvent"]] = relationship(
         order_by="ConsultationEvent.id", back_populates="consultation"
     )

@@ -90,7 +90,7 @@ class Presence(db.Model):
 
 
 class PresenceConnection(db.Model):
-    """One open Socket.IO connection of a doctor, kept alive by its server's heartbeat.
+    """One open Socket.IO connection of a user, kept alive by its server's heartbeat.
 
     A server killed without warning leaves its rows behind; they go stale and the sweep removes
     them, so a doctor is never shown online by a connection that no longer exists.
@@ -100,6 +100,8 @@ class PresenceConnection(db.Model):
 
     sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The login (browser session) it was opened with: ending the login closes it, on any process.
+    login_id: Mapped[str | None] = mapped_column(String(64), index=True)
     server_id: Mapped[str] = mapped_column(String(64), index=True)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

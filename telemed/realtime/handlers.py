@@ -10,15 +10,18 @@ from flask_socketio import ConnectionRefusedError, join_room
 from marshmallow import Schema
 
 from telemed.api.common import validated
-from telemed.api.schemas import ConsultationIdSchema, PresenceSchema, SocketMessageSchema
 from telemed.errors import ServiceError, Unauthenticated
 from telemed.extensions import db, socketio
-from telemed.realtime.notifier import notifier, rooms_for
+from telemed.realtime.notifier import notifier
+from telemed.realtime.rooms import login_room, rooms_for
+from telemed.schemas.consultation import ConsultationIdSchema
+from telemed.schemas.message import SocketMessageSchema
+from telemed.schemas.staff import PresenceSchema
 from telemed.services import audit, consultations, messages, presence
 from telemed.services.certifications import qualified_specialties
 from telemed.services.representation import consultation_payload, message_payload
 from telemed.services.snapshots import post_snapshot, queue_snapshot
-from telemed.sessions import login_room
+from telemed.sessions import current_login_id
 
 
 def _send_snapshot() -> None:
@@ -60,18 +63,17 @@ def on_connect(auth=None):
     specialties = qualified_specialties(current_user) if current_user.role == "doctor" else []
     for room in rooms_for(current_user, specialties):
         join_room(room)
-    if login_room():
-        join_room(login_room())
-    if current_user.role == "doctor":
-        presence.connected(current_user, request.sid)
+    login_id = current_login_id()
+    if login_id:
+        join_room(login_room(login_id))
+    presence.connected(current_user, request.sid, login_id)
     _send_snapshot()
 
 
 @socketio.on("disconnect")
 def on_disconnect(reason=None):
-    """A doctor's connection closed: their presence may turn offline."""
-    if current_user.is_authenticated and current_user.role == "doctor":
-        presence.disconnected(current_user, request.sid)
+    """A connection closed, however it closed: forget it; a doctor's presence may turn offline."""
+    presence.disconnected(request.sid)
 
 
 @socketio.on("consultation:accept")

@@ -1,114 +1,108 @@
-"""The one place that emits Socket.IO events; services call it after their transaction commits.
+"""The one place that emits Socket.IO events: it subscribes to committed domain events.
 
-Rooms are joined once, on connect (`user:<id>`, `doctors`, `specialty:<code>`, `facility:<id>`,
-`admins`). Events about a consultation go to its facility's room and its doctor's user room rather
-than a per-consultation room: with a message queue, a room can only be joined by the process that
-holds the connection, so rooms that follow a consultation from doctor to doctor cannot be kept right
-across processes. See docs/decisions.md.
+`handle` receives all the events of one committed transaction at once. Every consultation they name
+is loaded in one statement, its payload is built once whatever the number of recipients, and the
+waiting queue is read once for the whole batch; queue places then go out as small, coalesced
+`queue:positions` events to the facilities whose numbers changed (realtime/positions.py). Nothing
+here grows with the length of the queue except that one read of its places.
 """
 from __future__ import annotations
 
-from telemed.extensions import socketio
-from telemed.models import Consultation, Message, User
-from telemed.services.representation import (
-    QueueContext, consultation_payload, message_payload, waiting_consultations,
+from flask import Flask
+from sqlalchemy import select
+
+from telemed.extensions import db, socketio
+from telemed.models import Consultation, Message
+from telemed.realtime.positions import PositionsBroadcaster
+from telemed.realtime.rooms import (
+    ADMINS_ROOM,
+    DOCTORS_ROOM,
+    consultation_rooms,
+    login_room,
+    offer_rooms,
+    user_room,
 )
-
-
-def user_room(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
-def facility_room(facility_id: int) -> str:
-    return f"facility:{facility_id}"
-
-
-def specialty_room(specialty: str) -> str:
-    return f"specialty:{specialty}"
-
-
-DOCTORS_ROOM = "doctors"
-ADMINS_ROOM = "admins"
-
-
-def rooms_for(user: User, specialties: list[str] = ()) -> list[str]:
-    """Every room a connection of this user belongs to (a doctor's qualified specialties given)."""
-    rooms = [user_room(user.id)]
-    if user.role == "doctor":
-        rooms.append(DOCTORS_ROOM)
-        rooms.extend(specialty_room(s) for s in specialties)
-    elif user.role == "feldsher" and user.facility_id is not None:
-        rooms.append(facility_room(user.facility_id))
-    elif user.role == "admin":
-        rooms.append(ADMINS_ROOM)
-    return rooms
-
-
-def offer_rooms(consultation: Consultation) -> list[str]:
-    """The rooms of the doctors eligible for a waiting consultation."""
-    if consultation.specialty == "general" or consultation.escalation_level > 0:
-        return [DOCTORS_ROOM]
-    return [specialty_room(consultation.specialty)]
+from telemed.services import events, queue
+from telemed.services.events import ConsultationChanged, MessageSent, PresenceChanged, SessionEnded
+from telemed.services.queue import QueueState
+from telemed.services.representation import consultation_payload, message_payload
 
 
 class Notifier:
-    """Turns committed domain changes into Socket.IO events for the right rooms."""
+    """Turns committed domain events into Socket.IO events for the right rooms."""
 
     def __init__(self, server=socketio):
         self._server = server
+        self.positions = PositionsBroadcaster(self._emit)
 
-    def _emit(self, event: str, payload, rooms: list[str] | str, skip_sid: str | None = None):
-        self._server.emit(event, payload, to=rooms, skip_sid=skip_sid)
+    def init_app(self, app: Flask) -> None:
+        """Subscribe to committed domain events and pick the positions store for this app."""
+        self.positions.configure(app)
+        events.subscribe(self.handle)
 
-    def consultation_changed(
-        self, consultation: Consultation, *, previous_doctor_id: int | None = None,
-        left_queue_reason: str | None = None,
-    ) -> None:
-        """Tell the post, the doctors involved, the queue and the admins about a committed change."""
-        payload = consultation_payload(consultation)
-        rooms = [facility_room(consultation.facility_id), ADMINS_ROOM]
-        for doctor_id in {consultation.doctor_id, previous_doctor_id} - {None}:
-            rooms.append(user_room(doctor_id))
-        self._emit("consultation:update", payload, rooms)
-        if consultation.status == "waiting":
-            self._emit("queue:upsert", payload, offer_rooms(consultation))
-        elif left_queue_reason is not None:
-            self._emit("queue:remove", {"id": str(consultation.id), "reason": left_queue_reason},
-                       DOCTORS_ROOM)
-        if consultation.status == "waiting" or left_queue_reason is not None:
-            self._queue_moved(except_id=consultation.id)
+    def _emit(self, event: str, payload, rooms: list[str] | str) -> None:
+        self._server.emit(event, payload, to=rooms)
 
-    def _queue_moved(self, except_id) -> None:
-        """The queue changed: tell each waiting request's post its new place and expected wait."""
-        queue = QueueContext.now()
-        for waiting in waiting_consultations():
-            if waiting.id != except_id:
-                self._emit("consultation:update", consultation_payload(waiting, queue),
-                           facility_room(waiting.facility_id))
+    def handle(self, committed: list) -> None:
+        """Publish one committed transaction's events."""
+        changes = [e for e in committed if isinstance(e, ConsultationChanged)]
+        if changes:
+            self._consultations_changed(changes)
+        for event in committed:
+            if isinstance(event, MessageSent):
+                self._message_sent(event)
+            elif isinstance(event, PresenceChanged):
+                self._presence_changed(event)
+            elif isinstance(event, SessionEnded):
+                self._session_ended(event)
 
-    def message_sent(self, message: Message, consultation: Consultation) -> None:
-        """Deliver a chat message to the consultation's participants."""
-        rooms = [facility_room(consultation.facility_id)]
-        if consultation.doctor_id is not None:
-            rooms.append(user_room(consultation.doctor_id))
+    def _consultations_changed(self, changes: list[ConsultationChanged]) -> None:
+        ids = list(dict.fromkeys(change.consultation_id for change in changes))
+        loaded = {c.id: c for c in db.session.scalars(
+            select(Consultation).where(Consultation.id.in_(ids))
+            .execution_options(populate_existing=True)
+        ).unique()}
+        queue = QueueState.now()
+        queue_moved = False
+        for change in changes:
+            consultation = loaded.get(change.consultation_id)
+            if consultation is None:
+                continue
+            payload = consultation_payload(consultation, queue)
+            self._emit("consultation:update", payload,
+                       consultation_rooms(consultation, change.previous_doctor_id))
+            if consultation.status == "waiting":
+                self._emit("queue:upsert", payload, offer_rooms(consultation))
+                queue_moved = True
+            elif change.left_queue_reason is not None:
+                self._emit("queue:remove", {"id": str(consultation.id),
+                                            "reason": change.left_queue_reason}, DOCTORS_ROOM)
+                queue_moved = True
+            # A long batch (a sweep escalating hundreds) lets other green threads run in between.
+            self._server.sleep(0)
+        if queue_moved:
+            self.positions.queue_changed()
+
+    def _message_sent(self, event: MessageSent) -> None:
+        message = db.session.get(Message, event.message_id)
+        consultation = db.session.get(Consultation, event.consultation_id)
+        rooms = consultation_rooms(consultation)
+        rooms.remove(ADMINS_ROOM)  # a chat is for its participants only
         self._emit("message:new", message_payload(message), rooms)
 
-    def presence_changed(self, user_id: int, status: str) -> None:
-        """Tell doctors and admins that a doctor's presence changed."""
-        self._emit("presence:update", {"user_id": user_id, "status": status},
-                   [DOCTORS_ROOM, ADMINS_ROOM])
+    def _presence_changed(self, event: PresenceChanged) -> None:
+        # To the administrators and to the doctor's own tabs; other doctors' pages do not show
+        # colleagues' presence, and telling every doctor of every connect is O(doctors²).
+        self._emit("presence:update", {"user_id": event.user_id, "status": event.status},
+                   [ADMINS_ROOM, user_room(event.user_id)])
+        queue.availability_changed()
+        self.positions.queue_changed()  # doctors available and expected waits moved
 
-    def session_ended(self, login_id: str) -> None:
-        """A browser session logged out: tell its pages, and cut the connections this process holds.
-
-        With several processes each only knows its own connections; the event still reaches the
-        others' pages, which go back to the login page (docs/decisions.md).
-        """
-        room = f"login:{login_id}"
-        self._emit("session:ended", {}, room)
-        server = self._server.server
-        for sid, _eio_sid in list(server.manager.get_participants("/", room)):
-            server.disconnect(sid, namespace="/")
+    def _session_ended(self, event: SessionEnded) -> None:
+        self._emit("session:ended", {}, login_room(event.login_id))
+        for sid in event.connection_sids:
+            # With a message queue, a connection held by another process is closed by that one.
+            self._server.server.disconnect(sid, namespace="/")
 
     def snapshot(self, event: str, payload: dict, sid: str) -> None:
         """Send a full snapshot to one connection (on connect and on queue:sync)."""

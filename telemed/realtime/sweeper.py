@@ -8,6 +8,7 @@ from telemed.extensions import db, socketio
 
 def run_forever(app: Flask) -> None:
     """Sweep every TELEMED_SWEEP_INTERVAL_S seconds until the process ends; never dies on an error."""
+    from telemed.realtime.notifier import notifier
     from telemed.services.routing import sweep
 
     interval = app.config["TELEMED"].sweep_interval_s
@@ -16,6 +17,8 @@ def run_forever(app: Flask) -> None:
         with app.app_context():
             try:
                 sweep()
+                # Heals any place or estimate a post missed (a killed process, a moved median).
+                notifier.positions.flush()
             except Exception:  # a failed pass must not stop the next one
                 app.logger.exception("sweep failed")
                 db.session.rollback()

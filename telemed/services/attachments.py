@@ -15,8 +15,8 @@ from telemed.db import write_transaction
 from telemed.errors import NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Attachment, Consultation, Message, User
-from telemed.realtime.notifier import notifier
-from telemed.services import audit
+from telemed.services import audit, events
+from telemed.services.events import MessageSent
 from telemed.services.messages import check_can_write, message_by_client_key
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -76,7 +76,7 @@ def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claime
     safe_name = secure_filename(filename or "") or f"attachment-{attachment_id.hex[:8]}"
     try:
         with write_transaction(db.session) as session:
-            consultation = check_can_write(session, user, consultation_id)
+            check_can_write(session, user, consultation_id)
             session.add(Attachment(
                 id=attachment_id, consultation_id=consultation_id, uploader_id=user.id,
                 filename=safe_name, content_type=content_type, size_bytes=len(data),
@@ -87,6 +87,8 @@ def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claime
                               body=caption or safe_name, client_key=client_key,
                               attachment_id=attachment_id)
             session.add(message)
+            session.flush()
+            events.record(session, MessageSent(message.id, consultation_id))
     except IntegrityError:
         path.unlink(missing_ok=True)
         existing = message_by_client_key(user, client_key)
@@ -96,7 +98,6 @@ def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claime
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    notifier.message_sent(message, consultation)
     return message, True
 
 

@@ -6,7 +6,6 @@ from sqlalchemy.orm import Session
 from telemed.db import write_transaction
 from telemed.errors import Forbidden, NotFound, ServiceError, Unauthenticated
 from telemed.extensions import db
-
 from telemed.models import AuditEntry, User
 
 

@@ -10,7 +10,8 @@ from telemed.db import write_transaction
 from telemed.errors import Unauthenticated
 from telemed.extensions import db
 from telemed.models import User
-from telemed.services import audit
+from telemed.services import audit, events, presence
+from telemed.services.events import SessionEnded
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
@@ -43,7 +44,9 @@ def authenticate(username: str, password: str, ip: str | None = None) -> User:
     return user
 
 
-def record_logout(user: User, ip: str | None = None) -> None:
-    """Audit a logout."""
+def record_logout(user: User, login_id: str | None, ip: str | None = None) -> None:
+    """Audit a logout and end that login's live connections, on every server process."""
     with write_transaction(db.session) as session:
         audit.record(session, user, "logout", ip=ip)
+        if login_id:
+            events.record(session, SessionEnded(login_id, presence.login_connections(session, login_id)))

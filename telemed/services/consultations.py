@@ -1,8 +1,9 @@
 """The consultation lifecycle: create, claim, release, transfer, cancel, close (DESIGN.md).
 
 Every transition is one short write transaction that checks its precondition in the UPDATE itself
-(`... WHERE status = 'waiting'`), appends a `consultation_events` row, commits, and only then tells
-the notifier. A row count of zero means somebody else got there first.
+(`... WHERE status = 'waiting'`), appends a `consultation_events` row and
+records a domain event that is published once the transaction has committed. A row count of zero
+means somebody else got there first.
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from telemed.db import utcnow, write_transaction
 from telemed.errors import AtCapacity, Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Consultation, ConsultationEvent, Outcome, User
-from telemed.realtime.notifier import notifier
-from telemed.services import audit
+from telemed.services import audit, events
 from telemed.services.certifications import qualified_specialties
+from telemed.services.events import ConsultationChanged
 from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
-from telemed.services.representation import QUEUE_ORDER
+from telemed.services.queue import QUEUE_ORDER
 
 
 @dataclass
@@ -187,13 +188,13 @@ def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool
             log_event(session, consultation.id, requester, "created", priority=data["priority"],
                       effective_priority=consultation.effective_priority,
                       specialty=data["specialty"], news2=news2["score"] if news2 else None)
+            events.record(session, ConsultationChanged(consultation.id))
     except IntegrityError:
         # The same key raced in from a retry on another connection: the first one stands.
         existing = _by_client_key(requester, data["client_key"])
         if existing is None:
             raise
         return existing, False
-    notifier.consultation_changed(consultation)
     return consultation, True
 
 
@@ -232,8 +233,8 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
                            doctor_id=doctor.id, accepted_at=utcnow()):
             raise Conflict(_not_waiting_message("active"))
         log_event(session, consultation_id, doctor, "accepted")
+        events.record(session, ConsultationChanged(consultation_id, left_queue_reason="accepted"))
     session.refresh(consultation)
-    notifier.consultation_changed(consultation, left_queue_reason="accepted")
     return consultation
 
 
@@ -261,8 +262,8 @@ def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: 
                           **requeue_values(**changes)):
             raise Conflict(_("You do not hold this consultation."))
         log_event(session, consultation_id, doctor, kind, reason=reason, **changes)
+        events.record(session, ConsultationChanged(consultation_id, previous_doctor_id=doctor.id))
     session.refresh(consultation)
-    notifier.consultation_changed(consultation, previous_doctor_id=doctor.id)
     return consultation
 
 
@@ -290,8 +291,8 @@ def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consul
             raise Conflict(_("Only a waiting request can be cancelled; this one is %(status)s.",
                              status=consultation.status))
         log_event(session, consultation_id, user, "cancelled", reason=reason)
+        events.record(session, ConsultationChanged(consultation_id, left_queue_reason="cancelled"))
     session.refresh(consultation)
-    notifier.consultation_changed(consultation, left_queue_reason="cancelled")
     return consultation
 
 
@@ -311,7 +312,7 @@ def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
             created_at=now,
         ))
         log_event(session, consultation_id, doctor, "closed", disposition=data["disposition"],
-             icd10=data["icd10"])
+                  icd10=data["icd10"])
+        events.record(session, ConsultationChanged(consultation_id))
     session.refresh(consultation)
-    notifier.consultation_changed(consultation)
     return consultation

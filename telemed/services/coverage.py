@@ -10,9 +10,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import (
-    Integer, String, and_, case, cast, func, literal, null, or_, select, true, union_all,
-)
+from sqlalchemy import Integer, String, and_, case, cast, func, literal, null, or_, select, true, union_all
 
 from telemed.extensions import db
 from telemed.models import Certification, CertificationType, Facility, User

@@ -9,11 +9,9 @@ from sqlalchemy import func, select
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
-from telemed.models import (
-    Certification, CertificationType, District, Facility, SpecialtyRequirement, User,
-)
-from telemed.services.certifications import add_months, ensure_standard_types
+from telemed.models import Certification, CertificationType, District, Facility, SpecialtyRequirement, User
 from telemed.services.auth import hash_password
+from telemed.services.certifications import add_months, ensure_standard_types
 
 # The district pilot's published figure (shared/context/000_*.txt): 492 medical workers trained.
 STAFF_BY_PROFESSION = {"nurse": 300, "feldsher": 70, "midwife": 40, "doctor": 64, "other": 18}

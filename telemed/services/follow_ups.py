@@ -11,8 +11,9 @@ from telemed.db import utcnow, write_transaction
 from telemed.errors import Conflict, Forbidden, NotFound
 from telemed.extensions import db
 from telemed.models import Consultation, Outcome, User
-from telemed.realtime.notifier import notifier
+from telemed.services import events
 from telemed.services.consultations import log_event, visible_to
+from telemed.services.events import ConsultationChanged
 
 WINDOWS = ("overdue", "today", "upcoming", "all")
 
@@ -52,5 +53,5 @@ def mark_done(user: User, consultation_id: uuid.UUID, note: str | None) -> Consu
         outcome.follow_up_done_by = user.id
         log_event(session, consultation_id, user, "follow_up_done", note=note,
                   due=outcome.follow_up_on.isoformat())
-    notifier.consultation_changed(consultation)
+        events.record(session, ConsultationChanged(consultation_id))
     return consultation

@@ -11,8 +11,9 @@ from telemed.db import write_transaction
 from telemed.errors import Conflict, Forbidden, NotFound
 from telemed.extensions import db
 from telemed.models import Consultation, Message, User
-from telemed.realtime.notifier import notifier
+from telemed.services import events
 from telemed.services.consultations import visible_to
+from telemed.services.events import MessageSent
 
 
 def _is_participant(user: User, consultation: Consultation) -> bool:
@@ -47,16 +48,17 @@ def send_message(user: User, consultation_id: uuid.UUID, body: str,
         return existing, False
     try:
         with write_transaction(db.session) as session:
-            consultation = check_can_write(session, user, consultation_id)
+            check_can_write(session, user, consultation_id)
             message = Message(consultation_id=consultation_id, sender_id=user.id, body=body,
                               client_key=client_key)
             session.add(message)
+            session.flush()
+            events.record(session, MessageSent(message.id, consultation_id))
     except IntegrityError:
         existing = message_by_client_key(user, client_key)
         if existing is None:
             raise
         return existing, False
-    notifier.message_sent(message, consultation)
     return message, True
 
 

@@ -1,7 +1,9 @@
-"""Doctors' presence: the status they choose while connected, `offline` when no connection is open.
+"""Live connections, and doctors' presence: the status they choose while connected, `offline` when no
+connection is open.
 
-Each open connection is a `presence_connections` row that its server process refreshes on every
-sweep. A process that dies (SIGKILL, power loss) stops refreshing; its rows go stale and the sweep
+Each open Socket.IO connection, of any user, is a `presence_connections` row (with the login it
+belongs to, so ending a login can close its connections on every process) that its server process
+refreshes on every sweep. A process that dies (SIGKILL, power loss) stops refreshing; its rows go stale and the sweep
 removes them, so presence survives crashes and works across several server processes.
 """
 from __future__ import annotations
@@ -16,7 +18,8 @@ from telemed.db import utcnow, write_transaction
 from telemed.errors import Forbidden
 from telemed.extensions import db
 from telemed.models import Presence, PresenceConnection, User
-from telemed.realtime.notifier import notifier
+from telemed.services import events
+from telemed.services.events import PresenceChanged
 
 # Identifies this server process's connections.
 SERVER_ID = uuid.uuid4().hex
@@ -53,16 +56,20 @@ def _require_doctor(user: User) -> None:
         raise Forbidden(_("Only doctors have a presence."))
 
 
+def _recompute_and_record(session, user_id: int) -> str:
+    before, after = _recompute(session, user_id)
+    if before != after:
+        events.record(session, PresenceChanged(user_id, after))
+    return after
+
+
 def _change(user: User, change) -> str:
     """Apply a change to a doctor's presence rows; tell everyone if what they see changed."""
     _require_doctor(user)
     with write_transaction(db.session) as session:
         change(session)
         session.flush()
-        before, after = _recompute(session, user.id)
-    if before != after:
-        notifier.presence_changed(user.id, after)
-    return after
+        return _recompute_and_record(session, user.id)
 
 
 def set_status(user: User, status: str) -> str:
@@ -72,19 +79,33 @@ def set_status(user: User, status: str) -> str:
     return _change(user, choose)
 
 
-def connected(user: User, sid: str) -> str:
-    """A connection of this doctor opened on this server process."""
-    def open_row(session):
-        session.merge(PresenceConnection(sid=sid, user_id=user.id, server_id=SERVER_ID,
-                                         connected_at=utcnow(), seen_at=utcnow()))
-    return _change(user, open_row)
+def connected(user: User, sid: str, login_id: str | None) -> None:
+    """A connection of this user (of this login) opened on this server process."""
+    with write_transaction(db.session) as session:
+        session.merge(PresenceConnection(sid=sid, user_id=user.id, login_id=login_id,
+                                         server_id=SERVER_ID, connected_at=utcnow(),
+                                         seen_at=utcnow()))
+        if user.role == "doctor":
+            session.flush()
+            _recompute_and_record(session, user.id)
 
 
-def disconnected(user: User, sid: str) -> str:
-    """A connection of this doctor closed."""
-    def close_row(session):
+def disconnected(sid: str) -> None:
+    """A connection closed, however it closed (the client left, the server cut it, a logout)."""
+    with write_transaction(db.session) as session:
+        user_id = session.scalar(select(PresenceConnection.user_id)
+                                 .where(PresenceConnection.sid == sid))
+        if user_id is None:
+            return
         session.execute(delete(PresenceConnection).where(PresenceConnection.sid == sid))
-    return _change(user, close_row)
+        if session.scalar(select(User.role).where(User.id == user_id)) == "doctor":
+            _recompute_and_record(session, user_id)
+
+
+def login_connections(session, login_id: str) -> tuple[str, ...]:
+    """The open connections of one login, on every server process."""
+    return tuple(session.scalars(select(PresenceConnection.sid)
+                                 .where(PresenceConnection.login_id == login_id)))
 
 
 def heartbeat_and_expire(stale_after_s: int) -> list[int]:
@@ -93,19 +114,14 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
     with write_transaction(db.session) as session:
         session.execute(update(PresenceConnection)
                         .where(PresenceConnection.server_id == SERVER_ID).values(seen_at=now))
-        stale_users = set(session.scalars(
-            select(PresenceConnection.user_id)
-            .where(PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s))
+        stale = PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)
+        stale_doctors = set(session.scalars(
+            select(PresenceConnection.user_id).join(User, User.id == PresenceConnection.user_id)
+            .where(stale, User.role == "doctor")
         ))
-        session.execute(delete(PresenceConnection).where(
-            PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)))
-        changes = {user_id: _recompute(session, user_id) for user_id in stale_users}
-    gone = []
-    for user_id, (before, after) in changes.items():
-        if before != after:
-            notifier.presence_changed(user_id, after)
-            gone.append(user_id)
-    return gone
+        session.execute(delete(PresenceConnection).where(stale))
+        return [user_id for user_id in sorted(stale_doctors)
+                if _recompute_and_record(session, user_id) == "offline"]
 
 
 def status_of(user_id: int) -> str:

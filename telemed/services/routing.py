@@ -9,17 +9,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
 from telemed.models import Consultation, Presence
 from telemed.models.consultation import MAX_ESCALATION_LEVEL
-from telemed.models.vocabulary import raise_priority
-from telemed.realtime.notifier import notifier
-from telemed.services import presence
+from telemed.models.vocabulary import PRIORITIES, raise_priority
+from telemed.services import events, presence
 from telemed.services.consultations import log_event, requeue_values, transition
-from telemed.services.news2 import triaged_priority
+from telemed.services.events import ConsultationChanged
 
 
 def escalation_threshold_s(priority: str) -> int:
@@ -32,40 +31,41 @@ def escalation_threshold_s(priority: str) -> int:
     }[priority]
 
 
-def escalate_overdue() -> list[Consultation]:
-    """Raise every waiting request whose wait passed its threshold by one step (at most 2)."""
+def escalate_overdue() -> list:
+    """Raise every waiting request whose wait passed its threshold by one step (at most 2).
+
+    One UPDATE per effective priority, whatever the number of requests: the new priority is one
+    step above the current one, and the wait is measured from the last step (or from queueing).
+    The WHERE re-checks the wait under the row lock, so when several processes sweep at once each
+    step is taken exactly once: a second UPDATE finds the row just escalated and skips it.
+    """
     now = utcnow()
-    # Plain rows, not ORM objects: the values the UPDATE expects must be the ones read here, not
-    # ones reloaded after another sweeper committed (objects expire when a transaction commits).
-    candidates = db.session.execute(
-        select(Consultation.id, Consultation.priority, Consultation.news2,
-               Consultation.effective_priority, Consultation.escalation_level,
-               Consultation.queued_at, Consultation.escalated_at)
-        .where(Consultation.status == "waiting",
-               Consultation.escalation_level < MAX_ESCALATION_LEVEL)
-    ).all()
-    due = [row for row in candidates
-           if now - (row.escalated_at or row.queued_at)
-           >= timedelta(seconds=escalation_threshold_s(row.effective_priority))]
-    if not due:
-        return []
     escalated = []
     with write_transaction(db.session) as session:
-        for row in due:
-            level = row.escalation_level + 1
-            priority = raise_priority(triaged_priority(row.priority, row.news2), level)
-            # The level read above, in the WHERE, makes a second sweeper's UPDATE match nothing.
-            if transition(session, row.id, "waiting",
-                          Consultation.escalation_level == row.escalation_level,
-                          escalation_level=level, effective_priority=priority, escalated_at=now):
-                log_event(session, row.id, None, "escalated", level=level,
-                          effective_priority=priority,
-                          waited_s=int((now - row.queued_at).total_seconds()))
-                escalated.append(row.id)
-    return _notify_each(escalated)
+        for priority in PRIORITIES:
+            cutoff = now - timedelta(seconds=escalation_threshold_s(priority))
+            rows = session.execute(
+                update(Consultation)
+                .where(Consultation.status == "waiting",
+                       Consultation.effective_priority == priority,
+                       Consultation.escalation_level < MAX_ESCALATION_LEVEL,
+                       func.coalesce(Consultation.escalated_at, Consultation.queued_at) <= cutoff)
+                .values(escalation_level=Consultation.escalation_level + 1,
+                        effective_priority=raise_priority(priority, 1), escalated_at=now,
+                        updated_at=now)
+                .returning(Consultation.id, Consultation.escalation_level, Consultation.queued_at)
+                .execution_options(synchronize_session=False)
+            ).all()
+            for consultation_id, level, queued_at in rows:
+                log_event(session, consultation_id, None, "escalated", level=level,
+                          effective_priority=raise_priority(priority, 1),
+                          waited_s=int((now - queued_at).total_seconds()))
+                events.record(session, ConsultationChanged(consultation_id))
+                escalated.append(consultation_id)
+    return escalated
 
 
-def release_offline_doctors() -> list[Consultation]:
+def release_offline_doctors() -> list:
     """Return to the queue the consultations of doctors offline for longer than the grace period."""
     grace = timedelta(seconds=current_app.config["TELEMED"].doctor_grace_s)
     cutoff = utcnow() - grace
@@ -89,17 +89,10 @@ def release_offline_doctors() -> list[Consultation]:
                           **requeue_values()):
                 log_event(session, consultation_id, None, "released", reason="doctor_offline",
                           doctor_id=doctor_id)
-                released.append((consultation_id, doctor_id))
-    return _notify_each([cid for cid, _ in released], dict(released))
-
-
-def _notify_each(consultation_ids: list, previous_doctors: dict | None = None) -> list[Consultation]:
-    consultations = [db.session.get(Consultation, cid) for cid in consultation_ids]
-    for consultation in consultations:
-        notifier.consultation_changed(
-            consultation, previous_doctor_id=(previous_doctors or {}).get(consultation.id)
-        )
-    return consultations
+                events.record(session, ConsultationChanged(consultation_id,
+                                                           previous_doctor_id=doctor_id))
+                released.append(consultation_id)
+    return released
 
 
 @dataclass
@@ -114,38 +107,6 @@ def sweep() -> SweepResult:
     settings = current_app.config["TELEMED"]
     return SweepResult(
         went_offline=presence.heartbeat_and_expire(settings.connection_stale_s),
-        escalated=[c.id for c in escalate_overdue()],
-        released=[c.id for c in release_offline_doctors()],
+        escalated=escalate_overdue(),
+        released=release_offline_doctors(),
     )
-
-
-def median_time_to_accept_s(priority: str, since_days: int = 7, sample: int = 50) -> float | None:
-    """The median wait before acceptance of recent requests of this priority, or None."""
-    since = utcnow() - timedelta(days=since_days)
-    rows = db.session.execute(
-        select(Consultation.queued_at, Consultation.accepted_at)
-        .where(Consultation.accepted_at.is_not(None), Consultation.accepted_at >= since,
-               Consultation.effective_priority == priority)
-        .order_by(Consultation.accepted_at.desc()).limit(sample)
-    ).all()
-    waits = sorted((accepted - queued).total_seconds() for queued, accepted in rows)
-    if not waits:
-        return None
-    middle = len(waits) // 2
-    return waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2
-
-
-def available_doctors_by_specialty() -> dict[str, int]:
-    """How many available doctors hold each specialty, plus `*` for all of them."""
-    from telemed.models import User
-
-    doctors = db.session.scalars(
-        select(User).join(Presence, Presence.user_id == User.id)
-        .where(Presence.status == "available", User.active, User.role == "doctor")
-    ).all()
-    counts: dict[str, int] = {"*": len(doctors)}
-    for doctor in doctors:
-        for specialty in doctor.specialties or ():
-            counts[specialty] = counts.get(specialty, 0) + 1
-    return counts
-

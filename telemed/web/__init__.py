@@ -3,17 +3,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import text
-from urllib.parse import urlsplit
 
-from telemed.errors import ServiceError
 from telemed import sessions
+from telemed.errors import ServiceError
 from telemed.extensions import db, limiter, login_rate_limit
 from telemed.models.vocabulary import (
-    AVPU, DISPOSITIONS, FACILITY_KINDS, PRIORITIES, PROFESSIONS, ROLES, SEXES, SPECIALTIES,
+    AVPU,
+    DISPOSITIONS,
+    FACILITY_KINDS,
+    PRIORITIES,
+    PROFESSIONS,
+    ROLES,
+    SEXES,
+    SPECIALTIES,
 )
 from telemed.services import auth
 

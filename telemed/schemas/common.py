@@ -1,0 +1,124 @@
+"""Fields, limits and base schemas every resource's schemas share."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from flask_babel import gettext as _
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+MAX_COMPLAINT = 2000
+
+
+MAX_MESSAGE = 4000
+
+
+MAX_REASON = 500
+
+
+MAX_ICD10_CODES = 10
+
+
+class UTCDateTimeField(fields.DateTime):
+    """ISO 8601 in UTC with a `Z`, as DESIGN.md fixes for every time."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Text(fields.String):
+    """A string that is stripped and must not be empty (or only spaces)."""
+
+    def __init__(self, max_length: int, **kwargs):
+        super().__init__(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text.strip()
+
+
+def flatten_errors(messages: dict, prefix: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested messages as one `{"patient.age_years": [...]}` mapping."""
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        path = f"{prefix}{key}" if key != "_schema" else (prefix.rstrip(".") or "_schema")
+        if isinstance(value, dict):
+            flat.update(flatten_errors(value, f"{path}."))
+        else:
+            flat.setdefault(path, []).extend(str(v) for v in value)
+    return flat
+
+
+class StrictSchema(Schema):
+    """Refuses unknown fields, so a typo in a field name is an error instead of silently ignored."""
+
+    class Meta:
+        ordered = True
+
+
+class PageSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+
+
+def _sane_date(value: date) -> None:
+    if not date(2000, 1, 1) <= value <= date.today().replace(year=date.today().year + 10):
+        raise ValidationError(_("The date must lie between 2000 and ten years from now."))
+
+
+class RangeQuerySchema(Schema):
+    """`from` and `to` as dates (whole days, `to` included) or times; the last 30 days by default."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    from_ = fields.Raw(data_key="from", load_default=None)
+    to = fields.Raw(load_default=None)
+    facility_id = fields.Integer(load_default=None)
+
+    @post_load
+    def _range(self, data, **kwargs):
+        end = _moment(data["to"], "to", end_of_day=True) if data["to"] else None
+        start = _moment(data["from_"], "from") if data["from_"] else None
+        end = end or datetime.now(timezone.utc)
+        start = start or end - timedelta(days=30)
+        if start >= end:
+            raise ValidationError(_("`from` must be before `to`."), "to")
+        if end - start > timedelta(days=3660):
+            raise ValidationError(_("At most ten years at once."), "from")
+        if not datetime(2000, 1, 1, tzinfo=timezone.utc) <= start:
+            raise ValidationError(_("The dates must lie after 2000."), "from")
+        rest = {k: v for k, v in data.items() if k not in ("from_", "to")}
+        return {**rest, "start": start, "end": end}
+
+
+def _moment(value, name: str, end_of_day: bool = False) -> datetime:
+    text = str(value)
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day,
+                                      datetime.min.time(), tzinfo=timezone.utc)
+            return moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationError(_("Not a date (2026-06-01) or time (2026-06-01T08:00:00Z)."), name) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class RefSchema(Schema):
+    id = fields.Raw()
+    name = fields.String()
+
+
+class PersonSchema(Schema):
+    id = fields.Integer()
+    full_name = fields.String()
+
+
+class SenderSchema(PersonSchema):
+    role = fields.String()

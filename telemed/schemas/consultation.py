@@ -1,0 +1,262 @@
+"""A consultation request: what creating, moving and closing one accept, and its JSON shape."""
+from __future__ import annotations
+
+from datetime import date, timezone
+
+from flask_babel import gettext as _
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from telemed.models.vocabulary import AVPU, DISPOSITIONS, PRIORITIES, SEXES, SPECIALTIES, STATUSES
+from telemed.schemas.common import (
+    MAX_COMPLAINT,
+    MAX_ICD10_CODES,
+    MAX_MESSAGE,
+    MAX_REASON,
+    PageSchema,
+    PersonSchema,
+    RefSchema,
+    SenderSchema,
+    StrictSchema,
+    Text,
+    UTCDateTimeField,
+)
+from telemed.services.clinical_codes import InvalidIIN, age_on, normalise_icd10, parse_iin
+
+
+class PatientSchema(StrictSchema):
+    age_years = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 130))
+    age_months = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 35))
+    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+    iin = fields.String(allow_none=True)
+    ref = fields.String(allow_none=True, validate=validate.Length(max=64))
+
+    @pre_load
+    def _blank_to_none(self, data, **kwargs):
+        if isinstance(data, dict):
+            return {k: (None if v == "" else v) for k, v in data.items()}
+        return data
+
+    @validates_schema
+    def _age_and_iin_agree(self, data, **kwargs):
+        years, months, iin = data.get("age_years"), data.get("age_months"), data.get("iin")
+        if years is not None and months is not None:
+            raise ValidationError(_("Give the age in years or, for infants, in months, not both."),
+                                  "age_years")
+        if iin is None:
+            if years is None and months is None:
+                raise ValidationError(_("The patient's age is required (years, or months for infants)."),
+                                      "age_years")
+            return
+        try:
+            born, sex = parse_iin(iin)
+        except InvalidIIN as exc:
+            raise ValidationError(str(exc.args[0]), "iin") from exc
+        today = date.today()
+        if born > today:
+            raise ValidationError(_("The IIN encodes a birth date in the future."), "iin")
+        full_years, full_months = age_on(born, today)
+        if years is not None and years != full_years:
+            raise ValidationError(
+                _("The IIN gives an age of %(age)s years, not %(given)s.", age=full_years, given=years),
+                "iin",
+            )
+        if months is not None and months != full_months:
+            raise ValidationError(
+                _("The IIN gives an age of %(age)s months, not %(given)s.", age=full_months, given=months),
+                "iin",
+            )
+        if data["sex"] != "unknown" and data["sex"] != sex:
+            message = (_("The IIN is that of a male patient.") if sex == "male"
+                       else _("The IIN is that of a female patient."))
+            raise ValidationError(message, "iin")
+
+    @post_load
+    def _derive_age_from_iin(self, data, **kwargs):
+        if data.get("iin") and data.get("age_years") is None and data.get("age_months") is None:
+            full_years, full_months = age_on(parse_iin(data["iin"])[0], date.today())
+            if full_years >= 2:
+                data["age_years"] = full_years
+            else:
+                data["age_months"] = full_months
+        return data
+
+
+def _measure(kind, low, high, **kwargs):
+    return kind(allow_none=True, validate=validate.Range(low, high), **kwargs)
+
+
+class VitalsSchema(StrictSchema):
+    """Adult and child vitals; each optional, each within a range a real patient can have."""
+
+    sbp = _measure(fields.Integer, 40, 300, strict=True)
+    dbp = _measure(fields.Integer, 20, 200, strict=True)
+    hr = _measure(fields.Integer, 20, 300, strict=True)
+    rr = _measure(fields.Integer, 3, 80, strict=True)
+    spo2 = _measure(fields.Integer, 50, 100, strict=True)
+    temp_c = _measure(fields.Float, 30.0, 45.0)
+    glucose_mmol = _measure(fields.Float, 0.5, 50.0)
+    avpu = fields.String(allow_none=True, validate=validate.OneOf(AVPU))
+    on_oxygen = fields.Boolean(allow_none=True, truthy={True}, falsy={False})
+
+    @validates_schema
+    def _diastolic_below_systolic(self, data, **kwargs):
+        if data.get("sbp") is not None and data.get("dbp") is not None and data["dbp"] >= data["sbp"]:
+            raise ValidationError(_("Diastolic pressure must be below systolic."), "dbp")
+
+    @post_load
+    def _drop_empty(self, data, **kwargs):
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class ConsultationCreateSchema(StrictSchema):
+    client_key = fields.UUID(required=True)
+    patient = fields.Nested(PatientSchema, required=True)
+    complaint = Text(MAX_COMPLAINT, required=True)
+    vitals = fields.Nested(VitalsSchema, load_default=dict)
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    specialty = fields.String(load_default="general", validate=validate.OneOf(SPECIALTIES))
+
+
+class ReasonSchema(StrictSchema):
+    reason = Text(MAX_REASON, load_default=None, allow_none=True)
+
+
+class TransferSchema(StrictSchema):
+    specialty = fields.String(required=True, validate=validate.OneOf(SPECIALTIES))
+    reason = Text(MAX_REASON, required=True)
+
+
+class CloseSchema(StrictSchema):
+    disposition = fields.String(required=True, validate=validate.OneOf(DISPOSITIONS))
+    icd10 = fields.List(
+        fields.String(), required=True, validate=validate.Length(min=1, max=MAX_ICD10_CODES)
+    )
+    recommendation = Text(MAX_MESSAGE, required=True)
+    follow_up_on = fields.Date(load_default=None, allow_none=True)
+
+    @validates("icd10")
+    def _known_codes(self, codes, data_key, **kwargs):
+        unknown = [code for code in codes if normalise_icd10(code) is None]
+        if unknown:
+            raise ValidationError(
+                _("Not a WHO ICD-10 category or subcategory: %(codes)s", codes=", ".join(unknown))
+            )
+
+    @validates("follow_up_on")
+    def _follow_up_ahead(self, value, data_key, **kwargs):
+        if value is not None and not (date.today() <= value <= date.today().replace(year=date.today().year + 1)):
+            raise ValidationError(_("A follow-up date must be between today and a year from now."))
+
+    @post_load
+    def _canonical_codes(self, data, **kwargs):
+        data["icd10"] = list(dict.fromkeys(normalise_icd10(code) for code in data["icd10"]))
+        return data
+
+
+class ConsultationIdSchema(StrictSchema):
+    id = fields.UUID(required=True)
+
+
+class ConsultationFilterSchema(PageSchema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    facility_id = fields.Integer()
+    from_ = fields.AwareDateTime(data_key="from", default_timezone=timezone.utc)
+    to = fields.AwareDateTime(default_timezone=timezone.utc)
+
+    @validates_schema
+    def _ordered_range(self, data, **kwargs):
+        if data.get("from_") and data.get("to") and data["from_"] > data["to"]:
+            raise ValidationError(_("`from` must not be after `to`."), "to")
+
+
+class FollowUpQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    due = fields.String(load_default="all",
+                        validate=validate.OneOf(("overdue", "today", "upcoming", "all")))
+
+
+class RequesterSchema(PersonSchema):
+    profession = fields.String()
+
+
+class OutcomeSchema(Schema):
+    disposition = fields.String()
+    icd10 = fields.List(fields.String())
+    recommendation = fields.String()
+    follow_up_on = fields.Date(allow_none=True)
+    follow_up_done_at = UTCDateTimeField(allow_none=True)
+    doctor_id = fields.Integer()
+    created_at = UTCDateTimeField()
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    actor = fields.Nested(SenderSchema, allow_none=True)
+    payload = fields.Dict()
+    created_at = UTCDateTimeField()
+
+
+class ConsultationSchema(Schema):
+    id = fields.UUID()
+    client_key = fields.UUID()
+    status = fields.String()
+    priority = fields.String()
+    effective_priority = fields.String()
+    specialty = fields.String()
+    escalation_level = fields.Integer()
+    news2 = fields.Dict(allow_none=True)
+    patient = fields.Method("_patient")
+    complaint = fields.String()
+    vitals = fields.Dict()
+    facility = fields.Nested(RefSchema)
+    requester = fields.Nested(RequesterSchema)
+    doctor = fields.Nested(PersonSchema, allow_none=True)
+    created_at = UTCDateTimeField()
+    queued_at = UTCDateTimeField()
+    escalated_at = UTCDateTimeField(allow_none=True)
+    accepted_at = UTCDateTimeField(allow_none=True)
+    closed_at = UTCDateTimeField(allow_none=True)
+    cancelled_at = UTCDateTimeField(allow_none=True)
+    outcome = fields.Nested(OutcomeSchema, allow_none=True)
+    queue_position = fields.Method("_queue_position")
+    estimated_wait_s = fields.Method("_estimated_wait_s")
+    doctors_available = fields.Method("_doctors_available")
+
+    def _patient(self, consultation) -> dict:
+        return {
+            "age_years": consultation.patient_age_years,
+            "age_months": consultation.patient_age_months,
+            "sex": consultation.patient_sex,
+            "iin": consultation.patient_iin,
+            "ref": consultation.patient_ref,
+        }
+
+    def _queue_position(self, consultation):
+        return self.queue.positions.get(consultation.id) if self.queue else None
+
+    def _estimated_wait_s(self, consultation):
+        return self.queue.estimated_wait_s(consultation) if self.queue else None
+
+    def _doctors_available(self, consultation):
+        return self.queue.doctors_available(consultation) if self.queue else None
+
+    def __init__(self, *args, queue=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queue = queue
+
+
+class ConsultationDetailSchema(ConsultationSchema):
+    events = fields.List(fields.Nested(EventSchema))

@@ -1,0 +1,12 @@
+"""Reference data look-ups (ICD-10)."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+class ICD10QuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    q = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 50))

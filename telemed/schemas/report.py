@@ -1,0 +1,39 @@
+"""Report, range and audit queries."""
+from __future__ import annotations
+
+from datetime import date
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from telemed.schemas.common import RangeQuerySchema, UTCDateTimeField, _sane_date
+
+
+class ReportQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    as_of = fields.Date(load_default=date.today, validate=_sane_date)
+    district_id = fields.Integer(load_default=None)
+    days = fields.Integer(load_default=90, validate=validate.Range(1, 365))
+
+
+class AuditQuerySchema(RangeQuerySchema):
+    """Range filters (the last 30 days by default) plus who, what and which object."""
+
+    actor_id = fields.Integer(load_default=None)
+    action = fields.String(load_default=None, validate=validate.Length(max=64))
+    object_type = fields.String(load_default=None, validate=validate.Length(max=64))
+    object_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = UTCDateTimeField()
+    actor_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    object_type = fields.String(allow_none=True)
+    object_id = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    detail = fields.Dict()
