@@ -57,10 +57,29 @@ def serve(host: str, port: int) -> None:
     from telemed.realtime import sweeper
 
     app = current_app._get_current_object()
+    settings = app.config["TELEMED"]
+    _raise_open_files_limit(settings.max_connections + 256)
+    options = {}
+    if socketio.async_mode == "eventlet":
+        # eventlet's WSGI server: at most this many connections at once (its default, 1,024, is
+        # fewer than one district's doctors and posts), and a client that sends nothing for this
+        # long (a slowloris, a dead phone) is dropped. Socket.IO pings every 10 s, so live
+        # websockets always have traffic well within the timeout.
+        options = {"max_size": settings.max_connections, "socket_timeout": settings.read_timeout_s}
     sweeper.start(app)
     app.logger.info("telemed serving on http://%s:%s (%s)", host, port, socketio.async_mode)
     socketio.run(app, host=host, port=port, use_reloader=False, log_output=True,
-                 allow_unsafe_werkzeug=True)
+                 allow_unsafe_werkzeug=True, **options)
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Each connection is a file descriptor: lift the soft limit (often 1,024) toward the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 @click.command("create-user")

@@ -26,6 +26,18 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
+def _rate_env(name: str, default: str) -> str:
+    """A rate limit in the `limits` notation ("30 per 10 seconds"), checked at start-up."""
+    from limits import parse_many
+
+    raw = os.environ.get(name) or default
+    try:
+        parse_many(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a rate such as '30 per 10 seconds', got {raw!r}") from exc
+    return raw
+
+
 def _secret_key(instance_path: Path) -> str:
     """The configured secret key, or one generated once into the instance folder."""
     configured = os.environ.get("TELEMED_SECRET_KEY")
@@ -59,6 +71,11 @@ class Settings:
     sweep_interval_s: int = 5
     connection_stale_s: int = 30
     positions_interval_s: float = 1.0
+    max_connections: int = 10000
+    read_timeout_s: int = 30
+    socket_rate_limit: str = "30 per 10 seconds"
+    socket_sync_rate_limit: str = "4 per 10 seconds"
+    write_rate_limit: str = "60 per minute"
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
     allowed_origins: list[str] = field(default_factory=list)
@@ -93,8 +110,13 @@ class Settings:
             sweep_interval_s=max(_int_env("TELEMED_SWEEP_INTERVAL_S", 5), 1),
             connection_stale_s=max(_int_env("TELEMED_CONNECTION_STALE_S", 30), 3),
             positions_interval_s=_int_env("TELEMED_POSITIONS_INTERVAL_MS", 1000) / 1000,
+            max_connections=max(_int_env("TELEMED_MAX_CONNECTIONS", 10000), 16),
+            read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),
+            socket_rate_limit=_rate_env("TELEMED_SOCKET_RATE_LIMIT", "30 per 10 seconds"),
+            socket_sync_rate_limit=_rate_env("TELEMED_SOCKET_SYNC_RATE_LIMIT", "4 per 10 seconds"),
+            write_rate_limit=_rate_env("TELEMED_WRITE_RATE_LIMIT", "60 per minute"),
             ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
-            login_rate_limit=os.environ.get("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
+            login_rate_limit=_rate_env("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
             allowed_origins=[
                 o.strip() for o in os.environ.get("TELEMED_ALLOWED_ORIGINS", "").split(",") if o.strip()

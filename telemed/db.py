@@ -71,6 +71,22 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+COMMITS = "telemed_commits"
+
+
+@event.listens_for(Session, "after_commit")
+def _count_commit(session: Session) -> None:
+    # Lets a read made after the last commit be reused until the next one (services/queue.py).
+    session.info[COMMITS] = session.info.get(COMMITS, 0) + 1
+
+
+def commits_so_far(session: Session) -> int:
+    """How many transactions this session has committed: a marker for reads cached meanwhile."""
+    if isinstance(session, scoped_session):
+        session = session()
+    return session.info.get(COMMITS, 0)
+
+
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
     """One short read-write transaction: committed on success, rolled back on any error."""

@@ -52,7 +52,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(error: RateLimitExceeded):
-        return _respond(RateLimited(_("Too many attempts; wait a minute and try again.")))
+        return _respond(RateLimited(_("Too many requests; wait a moment and try again.")))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

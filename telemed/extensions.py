@@ -27,3 +27,15 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 def login_rate_limit() -> str:
     """Login attempts allowed per client address (TELEMED_LOGIN_RATE_LIMIT)."""
     return current_app.config["TELEMED"].login_rate_limit
+
+
+def write_rate_limit() -> str:
+    """Requests and chat messages one user may send over HTTP (TELEMED_WRITE_RATE_LIMIT)."""
+    return current_app.config["TELEMED"].write_rate_limit
+
+
+def user_rate_key() -> str:
+    """Count per logged-in user: posts behind one village NAT share an address, not an account."""
+    from flask_login import current_user
+
+    return f"user:{current_user.get_id()}" if current_user.is_authenticated else get_remote_address()

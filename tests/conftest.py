@@ -66,6 +66,9 @@ def settings(database_url, tmp_path_factory) -> Settings:
         async_mode="threading",
         testing=True,
         login_rate_limit="1000 per minute",
+        write_rate_limit="1000 per minute",
+        socket_rate_limit="1000 per 10 seconds",
+        socket_sync_rate_limit="1000 per 10 seconds",
         message_queue=None,
         positions_interval_s=0,  # queue:positions sent at once, so tests see them synchronously
     )

@@ -1,5 +1,7 @@
 """Several server processes behind one Redis message queue: an event raised in one process
 reaches clients connected to another."""
+import time
+
 import pytest
 import redis
 
@@ -52,3 +54,26 @@ def test_events_cross_processes_through_redis(two_servers, district):
     finally:
         for sock in (post_sock, doctor_sock, admin_sock):
             sock.close()
+
+
+def test_logout_on_one_process_closes_that_logins_sockets_on_the_other(two_servers, district):
+    first, second = two_servers
+    doctor = first.session("doctor_g")
+    # The same browser session's socket, held by the other process (a proxy could route it there).
+    doctor.server = second
+    remote_sock = doctor.socket()
+    doctor.server = first
+    colleague_sock = second.session("doctor_h").socket()
+    try:
+        remote_sock.wait_for("queue:snapshot")
+        assert doctor.http.delete(f"{first.url}/api/v1/session",
+                                  headers={"X-CSRFToken": doctor.csrf_token}, timeout=10).status_code == 204
+        assert remote_sock.wait_for("session:ended") == {}
+        deadline = time.monotonic() + 10
+        while remote_sock.client.connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not remote_sock.client.connected
+        assert colleague_sock.client.connected          # nobody else's connection is touched
+    finally:
+        remote_sock.close()
+        colleague_sock.close()

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from telemed.extensions import db, socketio
 from telemed.services import queue
 from tests.conftest import consultation_body
+from tests.helpers import add_waiting_requests
 
 
 def backdate(app, consultation_id, seconds, column="queued_at"):
@@ -109,11 +110,10 @@ def _sweep_in_own_process(database_url, instance_path, barrier, results):
         results.put(len(escalate_overdue()))
 
 
-def test_two_processes_sweeping_at_once_escalate_once(app, login, district, database_url, settings):
-    created = [login(district.feldsher_a).post("/consultations", json=consultation_body(
-        priority="urgent", vitals={})).get_json() for _ in range(3)]
-    for c in created:
-        backdate(app, c["id"], 120)
+def test_two_processes_sweeping_at_once_escalate_once(app, district, database_url, settings):
+    due = 300
+    created = add_waiting_requests(app, district.feldsher_a, [district.post_a, district.post_b], due,
+                                   priority="urgent", age_s=120)
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     workers = [ctx.Process(target=_sweep_in_own_process,
@@ -124,9 +124,18 @@ def test_two_processes_sweeping_at_once_escalate_once(app, login, district, data
     for w in workers:
         w.join(timeout=120)
         assert w.exitcode == 0
-    assert results.get(timeout=5) + results.get(timeout=5) == 3  # each step taken by one of them
-    counts = [event_kinds(app, c["id"]).count("escalated") for c in created]
-    assert counts == [1, 1, 1]
+    assert results.get(timeout=5) + results.get(timeout=5) == due  # each step taken by one of them
+    from telemed.models import Consultation, ConsultationEvent
+
+    with app.app_context():
+        per_request = db.session.execute(
+            sa.select(ConsultationEvent.consultation_id, sa.func.count())
+            .where(ConsultationEvent.kind == "escalated").group_by(ConsultationEvent.consultation_id)
+        ).all()
+        levels = db.session.scalars(sa.select(Consultation.escalation_level)
+                                    .where(Consultation.id.in_(created))).all()
+    assert len(per_request) == due and {n for _, n in per_request} == {1}
+    assert set(levels) == {1}
 
 
 def test_presence_follows_connections_and_stale_ones_expire(app, login, district):

@@ -61,13 +61,29 @@
     return t.outbox.items().filter((i) => i.path === `/consultations/${id}/messages`);
   }
 
-  function renderMessages() {
-    const sorted = [...messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
-    const items = sorted.map((m) => t.el("li",
+  function messageItem(m) {
+    return t.el("li",
       { class: m.sender.id === t.userId ? "mine" : "theirs", dataset: { id: m.id } },
       t.el("span", { class: "sender" }, m.sender.id === t.userId ? t.msg("you") : m.sender.full_name),
       t.el("span", { class: "time" }, t.time(m.created_at)),
-      t.el("p", {}, m.body), attachmentView(m.attachment)));
+      t.el("p", {}, m.body), attachmentView(m.attachment));
+  }
+
+  /* A new message is appended as one list item; the whole chat is redrawn only when it arrives
+     out of order or replaces a message still shown as pending. */
+  function addMessage(m) {
+    if (messages.has(m.id)) return;
+    const newest = [...messages.values()].every((old) => old.created_at <= m.created_at);
+    messages.set(m.id, m);
+    const list = $("messages");
+    if (!newest || list.querySelector(".pending")) { renderMessages(); return; }
+    list.append(messageItem(m));
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function renderMessages() {
+    const sorted = [...messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const items = sorted.map(messageItem);
     for (const p of pendingMessages()) {
       items.push(t.el("li", { class: "mine pending", dataset: { key: p.body.client_key } },
         t.el("span", { class: "sender" }, t.msg("you")), t.el("p", {}, p.body.body),
@@ -92,7 +108,7 @@
   socket = t.connect({
     connect: () => reload().catch((err) => alert(t.describeError(err))),
     "consultation:update": (c) => { if (c.id === id) reload().catch(() => renderConsultation(c)); },
-    "message:new": (m) => { if (m.consultation_id === id) { messages.set(m.id, m); renderMessages(); } },
+    "message:new": (m) => { if (m.consultation_id === id) addMessage(m); },
   });
 
   $("message-form").addEventListener("submit", async (event) => {

@@ -103,6 +103,14 @@
       render();
     },
     "consultation:update": upsert,
+    /* Places and expected waits of this post's waiting requests: applied in place, one redraw. */
+    "queue:positions": ({ items }) => {
+      for (const p of items) {
+        const c = consultations.get(p.id);
+        if (c && c.status === "waiting") Object.assign(c, p);
+      }
+      render();
+    },
   });
 
   /* Follow-ups the doctors asked for: overdue first, then today's. */

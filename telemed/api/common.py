@@ -6,23 +6,15 @@ from functools import wraps
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
-from telemed.errors import BadRequest, Forbidden, ServiceError, Unauthenticated, ValidationFailed
-from telemed.schemas.common import flatten_errors
+from telemed.errors import BadRequest, Forbidden, ServiceError, Unauthenticated
+from telemed.schemas.common import validated
 
 
 def error_response(error: ServiceError):
     """DESIGN.md's error shape with the error's status."""
     return jsonify({"error": error.to_dict()}), error.status
-
-
-def validated(schema: Schema, data) -> dict:
-    """Data loaded through the schema, or ValidationFailed naming every bad field."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise ValidationFailed(_("Some fields are not valid."), flatten_errors(exc.messages)) from exc
 
 
 def accepts(body: type[Schema] | None = None, query: type[Schema] | None = None,

@@ -8,6 +8,7 @@ from flask_login import current_user
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, form_fields, json_body, page, query_args, roles_required
 from telemed.errors import ValidationFailed
+from telemed.extensions import limiter, user_rate_key, write_rate_limit
 from telemed.schemas.consultation import (
     CloseSchema,
     ConsultationCreateSchema,
@@ -31,6 +32,7 @@ from telemed.services.representation import (
 @bp.post("/consultations")
 @accepts(body=ConsultationCreateSchema)
 @roles_required("feldsher")
+@limiter.limit(write_rate_limit, key_func=user_rate_key)
 def create_consultation():
     """Open a request for the caller's post (201; 200 for a repeated client_key)."""
     consultation, created = service.create_consultation(
@@ -111,6 +113,7 @@ def list_messages(consultation_id: uuid.UUID):
 @bp.post("/consultations/<uuid:consultation_id>/messages")
 @accepts(body=MessageCreateSchema)
 @roles_required("feldsher", "doctor")
+@limiter.limit(write_rate_limit, key_func=user_rate_key)
 def send_message(consultation_id: uuid.UUID):
     """Post a chat message (201; 200 for a repeated client_key)."""
     data = json_body()
@@ -123,6 +126,7 @@ def send_message(consultation_id: uuid.UUID):
 @bp.post("/consultations/<uuid:consultation_id>/attachments")
 @accepts(form=AttachmentFormSchema, files=("file",))
 @roles_required("feldsher", "doctor")
+@limiter.limit(write_rate_limit, key_func=user_rate_key)
 def upload_attachment(consultation_id: uuid.UUID):
     """Send a JPEG, PNG or PDF (at most 5 MB) in the chat."""
     # Larger than the 1 MB JSON limit: the file may be 5 MB, plus the multipart envelope.

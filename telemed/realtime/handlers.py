@@ -9,11 +9,12 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 from marshmallow import Schema
 
-from telemed.api.common import validated
-from telemed.errors import ServiceError, Unauthenticated
+from telemed.errors import RateLimited, ServiceError, Unauthenticated
 from telemed.extensions import db, socketio
+from telemed.realtime import limits
 from telemed.realtime.notifier import notifier
 from telemed.realtime.rooms import login_room, rooms_for
+from telemed.schemas.common import validated
 from telemed.schemas.consultation import ConsultationIdSchema
 from telemed.schemas.message import SocketMessageSchema
 from telemed.schemas.staff import PresenceSchema
@@ -32,11 +33,16 @@ def _send_snapshot() -> None:
         notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
 
 
-def action(schema: Schema | None = None):
-    """Wrap an event handler: refuse when logged out, validate the payload, acknowledge."""
+def action(event: str, schema: Schema | None = None):
+    """Register a client event: rate-limit it per connection, refuse it when logged out, validate
+    the payload, call the handler, and acknowledge with `{"ok": ...}`."""
     def decorator(handler):
         @wraps(handler)
         def wrapper(payload=None):
+            if not limits.allow(request.sid, event):
+                # Refused before any work: a flooding client costs a counter, nothing else.
+                return {"ok": False, "error": RateLimited(
+                    _("Too many events from this connection; wait a moment.")).to_dict()}
             try:
                 if not current_user.is_authenticated:
                     raise Unauthenticated(_("Log in first."))
@@ -44,13 +50,14 @@ def action(schema: Schema | None = None):
                 return {"ok": True, **(handler(data) or {})}
             except ServiceError as error:
                 db.session.rollback()
-                audit.record_refusal(current_user, error, f"socket {handler.__name__}")
+                audit.record_refusal(current_user, error, f"socket {event}")
                 return {"ok": False, "error": error.to_dict()}
             except Exception:
                 db.session.rollback()
-                current_app.logger.exception("socket event %s failed", handler.__name__)
+                current_app.logger.exception("socket event %s failed", event)
                 return {"ok": False, "error": {"code": "internal_error",
                                                "message": _("Something went wrong on the server.")}}
+        socketio.on(event)(wrapper)
         return wrapper
     return decorator
 
@@ -76,15 +83,13 @@ def on_disconnect(reason=None):
     presence.disconnected(request.sid)
 
 
-@socketio.on("consultation:accept")
-@action(ConsultationIdSchema())
+@action("consultation:accept", ConsultationIdSchema())
 def on_accept(data):
     """consultation:accept — claim a waiting consultation."""
     return {"consultation": consultation_payload(consultations.accept(current_user, data["id"]))}
 
 
-@socketio.on("message:send")
-@action(SocketMessageSchema())
+@action("message:send", SocketMessageSchema())
 def on_message_send(data):
     """message:send — post a chat message (idempotent by client_key)."""
     message, created = messages.send_message(
@@ -93,15 +98,13 @@ def on_message_send(data):
     return {"message": message_payload(message), "created": created}
 
 
-@socketio.on("presence:set")
-@action(PresenceSchema())
+@action("presence:set", PresenceSchema())
 def on_presence_set(data):
     """presence:set — choose available or away."""
     return {"status": presence.set_status(current_user, data["status"])}
 
 
-@socketio.on("queue:sync")
-@action()
+@action("queue:sync")
 def on_queue_sync(data):
     """queue:sync — send the snapshot again."""
     _send_snapshot()

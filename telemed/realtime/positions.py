@@ -107,7 +107,7 @@ class PositionsBroadcaster:
         removed = [key for key in previous if key not in current]
         for key, text in changed.items():
             self._emit("queue:positions", {"items": json.loads(text)}, facility_room(key))
-        for key in removed:
-            self._emit("queue:positions", {"items": []}, facility_room(key))
+        # A post left with nothing waiting needs no positions: each request that left the queue
+        # was announced to it by its own consultation:update.
         self._store.update(changed, removed)
-        return sorted(int(key) for key in [*changed, *removed])
+        return sorted(int(key) for key in changed)

@@ -6,6 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from telemed.errors import ValidationFailed
+
 MAX_COMPLAINT = 2000
 
 
@@ -122,3 +124,11 @@ class PersonSchema(Schema):
 
 class SenderSchema(PersonSchema):
     role = fields.String()
+
+
+def validated(schema: Schema, data) -> dict:
+    """Data loaded through the schema, or ValidationFailed naming every bad field."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_("Some fields are not valid."), flatten_errors(exc.messages)) from exc

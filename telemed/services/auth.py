@@ -10,6 +10,7 @@ from telemed.db import write_transaction
 from telemed.errors import Unauthenticated
 from telemed.extensions import db
 from telemed.models import User
+from telemed.offload import run_blocking
 from telemed.services import audit, events, presence
 from telemed.services.events import SessionEnded
 
@@ -19,18 +20,22 @@ _DUMMY_HASH = _hasher.hash("telemed-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of the password."""
-    return _hasher.hash(password)
+    """An argon2id hash of the password (computed off the event loop)."""
+    return run_blocking(_hasher.hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def authenticate(username: str, password: str, ip: str | None = None) -> User:
     """The active user with these credentials; Unauthenticated (and an audit row) otherwise."""
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        verified = user is not None and user.active
-    except (VerificationError, InvalidHashError):
-        verified = False
+    matches = run_blocking(_verify, user.password_hash if user else _DUMMY_HASH, password)
+    verified = matches and user is not None and user.active
     with write_transaction(db.session) as session:
         if not verified:
             audit.record(session, user, "login_failed", ip=ip, username=username[:80])

@@ -234,7 +234,6 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
             raise Conflict(_not_waiting_message("active"))
         log_event(session, consultation_id, doctor, "accepted")
         events.record(session, ConsultationChanged(consultation_id, left_queue_reason="accepted"))
-    session.refresh(consultation)
     return consultation
 
 
@@ -263,7 +262,6 @@ def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: 
             raise Conflict(_("You do not hold this consultation."))
         log_event(session, consultation_id, doctor, kind, reason=reason, **changes)
         events.record(session, ConsultationChanged(consultation_id, previous_doctor_id=doctor.id))
-    session.refresh(consultation)
     return consultation
 
 
@@ -292,7 +290,6 @@ def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consul
                              status=consultation.status))
         log_event(session, consultation_id, user, "cancelled", reason=reason)
         events.record(session, ConsultationChanged(consultation_id, left_queue_reason="cancelled"))
-    session.refresh(consultation)
     return consultation
 
 
@@ -314,5 +311,4 @@ def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
         log_event(session, consultation_id, doctor, "closed", disposition=data["disposition"],
                   icd10=data["icd10"])
         events.record(session, ConsultationChanged(consultation_id))
-    session.refresh(consultation)
     return consultation

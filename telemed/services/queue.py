@@ -15,9 +15,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import g, has_app_context
 from sqlalchemy import case, select
 
-from telemed.db import utcnow
+from telemed.db import commits_so_far, utcnow
 from telemed.extensions import db
 from telemed.models import Consultation, Presence, User
 from telemed.models.vocabulary import PRIORITIES
@@ -30,6 +31,7 @@ MEDIAN_TTL_S = 30.0
 AVAILABILITY_TTL_S = 2.0
 MEDIAN_WINDOW_DAYS = 7
 MEDIAN_SAMPLE = 50
+_MEMO = "_telemed_queue_state"
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,19 @@ class QueueState:
 
     @classmethod
     def now(cls) -> "QueueState":
-        """Read the queue once."""
+        """The queue as of the last commit: read once, then shared within one request or event
+        (the notifier, the positions and the view's answer) until this session commits again."""
+        marker = commits_so_far(db.session)
+        memo = g.get(_MEMO) if has_app_context() else None
+        if memo is not None and memo[0] == marker:
+            return memo[1]
+        state = cls._read()
+        if has_app_context():
+            setattr(g, _MEMO, (marker, state))
+        return state
+
+    @classmethod
+    def _read(cls) -> "QueueState":
         rows = waiting_rows()
         return cls(rows=rows, positions={row.id: place for place, row in enumerate(rows, start=1)},
                    median_accept_s=_medians.get(), available=_availability.get())

@@ -1,0 +1,84 @@
+"""Helpers shared by test modules (fixtures live in conftest.py, plain functions here)."""
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+
+def add_waiting_requests(app, requester, facilities, count: int, priority: str = "routine",
+                         age_s: int = 600) -> list[uuid.UUID]:
+    """Put `count` waiting requests straight into the database (one INSERT), spread over the
+    facilities and queued `age_s` seconds ago, oldest first: a long queue without the HTTP cost."""
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import Consultation
+
+    start = utcnow() - timedelta(seconds=age_s)
+    rows = [dict(
+        id=uuid.uuid4(), client_key=uuid.uuid4(), facility_id=facilities[i % len(facilities)].id,
+        requester_id=requester.id, patient_age_years=40, patient_sex="female",
+        complaint=f"bulk request {i}", vitals={}, priority=priority, effective_priority=priority,
+        specialty="general", status="waiting", escalation_level=0,
+        created_at=start + timedelta(milliseconds=i), queued_at=start + timedelta(milliseconds=i),
+        updated_at=start,
+    ) for i in range(count)]
+    with app.app_context():
+        db.session.execute(sa.insert(Consultation), rows)
+        db.session.commit()
+        db.session.remove()
+    return [row["id"] for row in rows]
+
+
+def add_facilities(app, district, count: int) -> list:
+    """`count` more village posts in the test district."""
+    from telemed.extensions import db
+    from telemed.models import Facility
+
+    with app.app_context():
+        posts = [Facility(name=f"Post {i}", kind="fap", village=f"Village {i}",
+                          district_id=district.post_a.district_id) for i in range(count)]
+        db.session.add_all(posts)
+        db.session.commit()
+        for post in posts:
+            db.session.refresh(post)
+        db.session.expunge_all()
+        return posts
+
+
+@contextmanager
+def counting_statements(app):
+    """Count the SQL statements sent while the block runs: `with ... as counted: ...; counted[0]`."""
+    from telemed.extensions import db
+
+    counted = [0]
+
+    def count(*_args, **_kwargs):
+        counted[0] += 1
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
+@contextmanager
+def counting_emits(monkeypatch):
+    """Record every Socket.IO emit while the block runs, as (event, rooms) pairs."""
+    from telemed.extensions import socketio
+
+    emitted: list[tuple[str, object]] = []
+    original = socketio.emit
+
+    def emit(event, *args, **kwargs):
+        emitted.append((event, kwargs.get("to")))
+        return original(event, *args, **kwargs)
+
+    monkeypatch.setattr(socketio, "emit", emit)
+    yield emitted
+    monkeypatch.setattr(socketio, "emit", original)

@@ -1,0 +1,142 @@
+"""The shape of the real-time core's cost: SQL statements and emits per change do not grow with the
+queue, queue places go only where they changed, and clients over their rate limits are refused.
+
+Nothing here is timed; the benchmarks in bench/ measure speed.
+"""
+import pytest
+
+from telemed.extensions import socketio
+from tests.conftest import consultation_body
+from tests.helpers import add_facilities, add_waiting_requests, counting_emits, counting_statements
+
+LONG_QUEUE = 300
+
+
+@pytest.fixture
+def live_world(app, login, district):
+    """A post and a doctor and an admin connected, as on a working day."""
+    post, doctor, admin = login(district.feldsher_a), login(district.doctor), login(district.admin)
+    sockets = [socketio.test_client(app, flask_test_client=client.http)
+               for client in (post, doctor, admin)]
+    yield post, doctor, sockets
+    for sock in sockets:
+        sock.disconnect()
+
+
+def flush_positions(app):
+    from telemed.extensions import db
+    from telemed.realtime.notifier import notifier
+
+    with app.app_context():
+        notifier.positions.flush()
+        db.session.remove()
+
+
+def _create_and_claim_cost(app, post, doctor, monkeypatch):
+    """(statements, emits) of one HTTP creation, then of its claim, with everyone connected."""
+    with counting_statements(app) as created_sql, counting_emits(monkeypatch) as created_emits:
+        created = post.post("/consultations", json=consultation_body(priority="routine", vitals={}))
+    assert created.status_code == 201
+    with counting_statements(app) as claimed_sql, counting_emits(monkeypatch) as claimed_emits:
+        claimed = doctor.post(f"/consultations/{created.get_json()['id']}/accept")
+    assert claimed.status_code == 200
+    return (created_sql[0], sorted(e for e, _ in created_emits),
+            claimed_sql[0], sorted(e for e, _ in claimed_emits))
+
+
+def test_statements_and_emits_per_change_do_not_grow_with_the_queue(
+        app, district, live_world, monkeypatch):
+    post, doctor, _sockets = live_world
+    # The wait-estimate inputs are cached for seconds; keep them cached through both measurements
+    # so a slow machine cannot make one of them pay for a refresh the other did not.
+    from telemed.services import queue
+
+    monkeypatch.setattr(queue._medians, "_ttl_s", 600)
+    monkeypatch.setattr(queue._availability, "_ttl_s", 600)
+    empty = _create_and_claim_cost(app, post, doctor, monkeypatch)
+    others = add_facilities(app, district, 30)
+    add_waiting_requests(app, district.feldsher_b, others, LONG_QUEUE)
+    flush_positions(app)  # as the sweep does: the posts of the bulk-made queue have their places
+    # The new request joins the tail, so no other post's place moves; claiming it moves none either.
+    long = _create_and_claim_cost(app, post, doctor, monkeypatch)
+    assert long == empty
+    created_sql, created_emits, claimed_sql, claimed_emits = long
+    assert created_sql <= 12, created_sql
+    assert claimed_sql <= 12, claimed_sql
+    assert created_emits == ["consultation:update", "queue:positions", "queue:upsert"]
+    assert claimed_emits == ["consultation:update", "queue:remove"]  # nobody behind it moved
+
+
+def test_queue_positions_reach_only_the_facilities_whose_numbers_changed(
+        app, login, district, monkeypatch):
+    far, near, idle = add_facilities(app, district, 3)
+    first, = add_waiting_requests(app, district.feldsher_b, [far], 1, age_s=900)
+    add_waiting_requests(app, district.feldsher_b, [near], 2, age_s=600)
+    flush_positions(app)
+    listeners = {}
+    for facility in (far, near, idle):
+        client = login(district.feldsher_b)  # the same nurse, moved between posts for the test
+        with app.app_context():
+            from telemed.extensions import db
+            from telemed.models import User
+
+            db.session.get(User, district.feldsher_b.id).facility_id = facility.id
+            db.session.commit()
+        listeners[facility.id] = socketio.test_client(app, flask_test_client=client.http)
+        listeners[facility.id].get_received()
+
+    doctor = login(district.doctor)
+    # Claiming the head of the queue moves the two requests behind it, at `near`, up one place.
+    with counting_emits(monkeypatch) as emitted:
+        assert doctor.post(f"/consultations/{first}/accept").status_code == 200
+    position_rooms = [rooms for event, rooms in emitted if event == "queue:positions"]
+    assert position_rooms == [f"facility:{near.id}"]
+    received = [e for e in listeners[near.id].get_received() if e["name"] == "queue:positions"]
+    assert [item["queue_position"] for item in received[0]["args"][0]["items"]] == [1, 2]
+    # `far` had its only waiting request taken: it hears of that through consultation:update,
+    # and `idle` hears nothing at all.
+    assert [e["name"] for e in listeners[idle.id].get_received()] == []
+    for sock in listeners.values():
+        sock.disconnect()
+
+
+def test_queue_positions_are_coalesced_under_a_burst(app, login, district, monkeypatch):
+    monkeypatch.setattr(app.config["TELEMED"], "positions_interval_s", 0.3)
+    post = login(district.feldsher_a)
+    listener = socketio.test_client(app, flask_test_client=post.http)
+    listener.get_received()
+    for _ in range(5):
+        assert post.post("/consultations", json=consultation_body(vitals={})).status_code == 201
+    socketio.sleep(1.0)
+    positions = [e["args"][0] for e in listener.get_received() if e["name"] == "queue:positions"]
+    # Five changes inside one window: one event (two if the window closed mid-burst), with all five.
+    assert 1 <= len(positions) <= 2
+    assert [i["queue_position"] for i in positions[-1]["items"]] == [1, 2, 3, 4, 5]
+    listener.disconnect()
+
+
+def test_a_client_over_its_event_limit_is_refused_and_others_are_served(
+        app, login, district, monkeypatch):
+    monkeypatch.setattr(app.config["TELEMED"], "socket_rate_limit", "10 per 10 seconds")
+    monkeypatch.setattr(app.config["TELEMED"], "socket_sync_rate_limit", "3 per 10 seconds")
+    flooder = socketio.test_client(app, flask_test_client=login(district.doctor).http)
+    neighbour = socketio.test_client(app, flask_test_client=login(district.doctor2).http)
+    syncs = [flooder.emit("queue:sync", {}, callback=True) for _ in range(6)]
+    assert [a["ok"] for a in syncs] == [True] * 3 + [False] * 3
+    assert syncs[-1]["error"]["code"] == "rate_limited"
+    presence = [flooder.emit("presence:set", {"status": "away"}, callback=True) for _ in range(10)]
+    assert sum(a["ok"] for a in presence) == 4          # 10 events in all, 6 of them already used
+    assert {a["error"]["code"] for a in presence if not a["ok"]} == {"rate_limited"}
+    assert neighbour.emit("queue:sync", {}, callback=True) == {"ok": True}
+    flooder.disconnect()
+    neighbour.disconnect()
+
+
+def test_creation_and_chat_over_http_are_rate_limited_per_user(app, login, district, monkeypatch):
+    monkeypatch.setattr(app.config["TELEMED"], "write_rate_limit", "3 per minute")
+    post, other_post = login(district.feldsher_a), login(district.feldsher_b)
+    answers = [post.post("/consultations", json=consultation_body()) for _ in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert answers[-1].get_json()["error"]["code"] == "rate_limited"
+    # Another post (behind the same village NAT, in the test the same address) is not slowed.
+    assert other_post.post("/consultations", json=consultation_body()).status_code == 201

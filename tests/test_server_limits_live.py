@@ -1,0 +1,85 @@
+"""The served process protects itself: slow clients are dropped, blocking work leaves the loop."""
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.e2e
+READ_TIMEOUT_S = 2
+
+
+@pytest.fixture(scope="module")
+def strict_server(app, database_url, tmp_path_factory):
+    root = tmp_path_factory.mktemp("limits")
+    server = LiveServer(database_url, root / "instance", root / "serve.log",
+                        TELEMED_READ_TIMEOUT_S=str(READ_TIMEOUT_S)).start()
+    yield server
+    server.stop()
+
+
+def _closed_by_server(conn: socket.socket, within_s: float) -> bool:
+    """True when the server closes the connection (EOF or reset) before `within_s` seconds."""
+    conn.settimeout(within_s)
+    try:
+        return conn.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_a_slowloris_connection_is_closed_after_the_read_timeout(strict_server):
+    host, port = "127.0.0.1", strict_server.port
+    slow = [socket.create_connection((host, port)) for _ in range(50)]
+    for conn in slow:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and then nothing more
+    # While they hang, everyone else is served.
+    assert requests.get(f"{strict_server.url}/healthz", timeout=5).status_code == 200
+    started = time.monotonic()
+    assert all(_closed_by_server(conn, READ_TIMEOUT_S * 5) for conn in slow)
+    assert time.monotonic() - started < READ_TIMEOUT_S * 5
+    for conn in slow:
+        conn.close()
+    # A silent connection that never sent a byte is dropped the same way.
+    idle = socket.create_connection((host, port))
+    assert _closed_by_server(idle, READ_TIMEOUT_S * 5)
+    idle.close()
+
+
+def test_blocking_work_runs_in_a_real_thread_under_eventlet():
+    # As `telemed serve` runs: monkey-patched first, then the adapter hands work to a real thread,
+    # so the green threads serving other connections keep running while it hashes.
+    probe = (
+        "import eventlet; eventlet.monkey_patch()\n"
+        "import threading\n"
+        "from eventlet.patcher import original\n"
+        "real = original('threading')\n"
+        "from telemed.offload import run_blocking\n"
+        "here = real.get_ident()\n"
+        "there = run_blocking(real.get_ident)\n"
+        "ticks = []\n"
+        "def tick():\n"
+        "    for _ in range(5):\n"
+        "        ticks.append(1); eventlet.sleep(0.01)\n"
+        "g = eventlet.spawn(tick)\n"
+        "from telemed.services.auth import _hasher\n"
+        "run_blocking(_hasher.hash, 'x' * 20)\n"
+        "g.wait()\n"
+        "print(here != there, len(ticks))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "5"]
+
+
+def test_without_eventlet_blocking_work_runs_inline():
+    import threading
+
+    from telemed.offload import run_blocking
+
+    assert run_blocking(threading.get_ident) == threading.get_ident()
