@@ -72,6 +72,7 @@ class Settings:
     connection_stale_s: int = 30
     positions_interval_s: float = 1.0
     max_connections: int = 10000
+    database_pool_size: int = 30
     read_timeout_s: int = 30
     socket_rate_limit: str = "30 per 10 seconds"
     socket_sync_rate_limit: str = "4 per 10 seconds"
@@ -111,6 +112,7 @@ class Settings:
             connection_stale_s=max(_int_env("TELEMED_CONNECTION_STALE_S", 30), 3),
             positions_interval_s=_int_env("TELEMED_POSITIONS_INTERVAL_MS", 1000) / 1000,
             max_connections=max(_int_env("TELEMED_MAX_CONNECTIONS", 10000), 16),
+            database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 30), 1),
             read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),
             socket_rate_limit=_rate_env("TELEMED_SOCKET_RATE_LIMIT", "30 per 10 seconds"),
             socket_sync_rate_limit=_rate_env("TELEMED_SOCKET_SYNC_RATE_LIMIT", "4 per 10 seconds"),
@@ -133,6 +135,11 @@ class Settings:
         """The Flask and extension configuration keys these settings imply."""
         is_sqlite = self.database_url.startswith("sqlite")
         engine_options: dict = {"pool_pre_ping": not is_sqlite}
+        if not is_sqlite:
+            # Sized to the requests one process serves at once: every green thread handling a
+            # request holds one connection until it ends (PostgreSQL's default allows 100).
+            engine_options.update(pool_size=self.database_pool_size,
+                                  max_overflow=self.database_pool_size)
         if is_sqlite:
             engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
         return {

@@ -71,20 +71,28 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-COMMITS = "telemed_commits"
-
-
-@event.listens_for(Session, "after_commit")
-def _count_commit(session: Session) -> None:
-    # Lets a read made after the last commit be reused until the next one (services/queue.py).
-    session.info[COMMITS] = session.info.get(COMMITS, 0) + 1
+COMMITS = "telemed_write_commits"
 
 
 def commits_so_far(session: Session) -> int:
-    """How many transactions this session has committed: a marker for reads cached meanwhile."""
+    """How many write transactions this session has committed: a marker for reads cached since."""
     if isinstance(session, scoped_session):
         session = session()
     return session.info.get(COMMITS, 0)
+
+
+def end_read_transaction(session: Session) -> None:
+    """Return the pooled connection now, keeping the loaded objects as they are (not expired).
+
+    Used before a fan-out: emitting must not hold a database connection that a racing claim needs.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 @contextmanager
@@ -103,4 +111,6 @@ def write_transaction(session: Session) -> Iterator[Session]:
         session.rollback()
         events.discard(session)
         raise
+    # Lets a read made after this commit be reused until the next one (services/queue.py).
+    session.info[COMMITS] = session.info.get(COMMITS, 0) + 1
     events.publish_committed(session)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
+from telemed.db import end_read_transaction
 from telemed.extensions import db, socketio
 from telemed.models import Consultation, Message
 from telemed.realtime.positions import PositionsBroadcaster
@@ -63,21 +64,25 @@ class Notifier:
             .execution_options(populate_existing=True)
         ).unique()}
         queue = QueueState.now()
+        outgoing: list[tuple[str, object, list[str] | str]] = []
         queue_moved = False
         for change in changes:
             consultation = loaded.get(change.consultation_id)
             if consultation is None:
                 continue
             payload = consultation_payload(consultation, queue)
-            self._emit("consultation:update", payload,
-                       consultation_rooms(consultation, change.previous_doctor_id))
+            outgoing.append(("consultation:update", payload,
+                             consultation_rooms(consultation, change.previous_doctor_id)))
             if consultation.status == "waiting":
-                self._emit("queue:upsert", payload, offer_rooms(consultation))
+                outgoing.append(("queue:upsert", payload, offer_rooms(consultation)))
                 queue_moved = True
             elif change.left_queue_reason is not None:
-                self._emit("queue:remove", {"id": str(consultation.id),
-                                            "reason": change.left_queue_reason}, DOCTORS_ROOM)
+                outgoing.append(("queue:remove", {"id": str(consultation.id),
+                                                  "reason": change.left_queue_reason}, DOCTORS_ROOM))
                 queue_moved = True
+        end_read_transaction(db.session)  # no pooled connection is held during the fan-out
+        for event, payload, rooms in outgoing:
+            self._emit(event, payload, rooms)
             # A long batch (a sweep escalating hundreds) lets other green threads run in between.
             self._server.sleep(0)
         if queue_moved:
