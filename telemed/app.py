@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
@@ -18,6 +19,11 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         static_folder=str(REPOSITORY_ROOT / "static"),
     )
     app.config.from_mapping(settings.flask_config())
+    if settings.trusted_proxies:
+        # Behind nginx the client's address and scheme are in the proxies' X-Forwarded-* headers;
+        # trusted only from as many hops as are configured, so a client cannot forge its address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
 
     db.init_app(app)
     with app.app_context():

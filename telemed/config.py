@@ -80,6 +80,7 @@ class Settings:
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
     allowed_origins: list[str] = field(default_factory=list)
+    trusted_proxies: int = 0
     timezone: str = "Asia/Almaty"
     testing: bool = False
 
@@ -120,6 +121,7 @@ class Settings:
             ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
             login_rate_limit=_rate_env("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
+            trusted_proxies=_int_env("TELEMED_TRUSTED_PROXIES", 0),
             allowed_origins=[
                 o.strip() for o in os.environ.get("TELEMED_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ],

@@ -17,7 +17,8 @@ READ_TIMEOUT_S = 2
 def strict_server(app, database_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("limits")
     server = LiveServer(database_url, root / "instance", root / "serve.log",
-                        TELEMED_READ_TIMEOUT_S=str(READ_TIMEOUT_S)).start()
+                        TELEMED_READ_TIMEOUT_S=str(READ_TIMEOUT_S),
+                        TELEMED_TRUSTED_PROXIES="1").start()
     yield server
     server.stop()
 
@@ -83,3 +84,23 @@ def test_without_eventlet_blocking_work_runs_inline():
     from telemed.offload import run_blocking
 
     assert run_blocking(threading.get_ident) == threading.get_ident()
+
+
+def test_behind_one_trusted_proxy_the_client_address_comes_from_its_header(app, strict_server, district):
+    import sqlalchemy as sa
+
+    from telemed.extensions import db
+    from telemed.models import AuditEntry
+
+    for forwarded in ("203.0.113.7", "198.51.100.1, 203.0.113.8"):
+        answer = requests.post(f"{strict_server.url}/api/v1/session", timeout=10,
+                               json={"username": "doctor_g", "password": "wrong password"},
+                               headers={"X-Forwarded-For": forwarded})
+        assert answer.status_code == 401
+    with app.app_context():
+        addresses = db.session.scalars(sa.select(AuditEntry.ip)
+                                       .where(AuditEntry.action == "login_failed")
+                                       .order_by(AuditEntry.id)).all()
+    # One proxy trusted: its own entry (the last) is the client; what the client wrote before it
+    # is not believed.
+    assert addresses == ["203.0.113.7", "203.0.113.8"]
