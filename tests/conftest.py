@@ -278,3 +278,20 @@ def fast_server(app, database_url, tmp_path_factory):
     server = LiveServer(database_url, root / "instance", root / "serve.log", **FAST_SETTINGS).start()
     yield server
     server.stop()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The Redis that several server processes share (skip without it, fail under CI=true)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but Redis at {REDIS_URL} is unreachable: {exc}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable ({exc}); start redis-server")
+    return REDIS_URL

@@ -1,7 +1,9 @@
 """Helpers shared by test modules (fixtures live in conftest.py, plain functions here)."""
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -82,3 +84,45 @@ def counting_emits(monkeypatch):
     monkeypatch.setattr(socketio, "emit", emit)
     yield emitted
     monkeypatch.setattr(socketio, "emit", original)
+
+
+def add_racing_doctors(app, district, password_hash, count: int) -> list[tuple[int, str]]:
+    """`count` general doctors, all eligible for the same request: [(id, username), ...]."""
+    from telemed.extensions import db
+    from telemed.models import User
+
+    with app.app_context():
+        doctors = [User(username=f"racer{i:02d}", full_name=f"Racer {i}", role="doctor",
+                        profession="doctor", facility_id=district.hub.id, specialties=["general"],
+                        password_hash=password_hash) for i in range(count)]
+        db.session.add_all(doctors)
+        db.session.commit()
+        racers = [(d.id, d.username) for d in doctors]
+        db.session.remove()
+        return racers
+
+
+def race(callables):
+    """Run every callable at the same instant (a barrier) and collect the results."""
+    barrier = threading.Barrier(len(callables))
+
+    def run(fn):
+        barrier.wait()
+        return fn()
+
+    with ThreadPoolExecutor(max_workers=len(callables)) as pool:
+        return list(pool.map(run, callables))
+
+
+def claim_outcome(app, consultation_id) -> tuple[str, int | None, int]:
+    """(status, doctor_id, number of `accepted` events) of a consultation after a race."""
+    from telemed.extensions import db
+    from telemed.models import Consultation, ConsultationEvent
+
+    with app.app_context():
+        consultation = db.session.get(Consultation, uuid.UUID(str(consultation_id)))
+        accepted = db.session.scalar(sa.select(sa.func.count()).select_from(ConsultationEvent).where(
+            ConsultationEvent.consultation_id == consultation.id, ConsultationEvent.kind == "accepted"))
+        outcome = (consultation.status, consultation.doctor_id, accepted)
+        db.session.remove()
+        return outcome

@@ -1,11 +1,10 @@
 """Exactly one of many concurrent claims wins: threads, Socket.IO clients, and processes."""
 import multiprocessing
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.conftest import consultation_body
+from tests.helpers import add_racing_doctors, claim_outcome, race
 
 RACERS = 24
 
@@ -13,43 +12,7 @@ RACERS = 24
 @pytest.fixture
 def racing_doctors(app, district, password_hash):
     """RACERS general doctors, all eligible for the same request."""
-    from telemed.extensions import db
-    from telemed.models import User
-
-    with app.app_context():
-        doctors = [User(username=f"racer{i:02d}", full_name=f"Racer {i}", role="doctor",
-                        profession="doctor", facility_id=district.hub.id, specialties=["general"],
-                        password_hash=password_hash) for i in range(RACERS)]
-        db.session.add_all(doctors)
-        db.session.commit()
-        return [(d.id, d.username) for d in doctors]
-
-
-def race(callables):
-    """Run every callable at the same instant (a barrier) and collect the results."""
-    barrier = threading.Barrier(len(callables))
-
-    def run(fn):
-        barrier.wait()
-        return fn()
-
-    with ThreadPoolExecutor(max_workers=len(callables)) as pool:
-        return list(pool.map(run, callables))
-
-
-def final_state(app, consultation_id):
-    import uuid
-
-    import sqlalchemy as sa
-
-    from telemed.extensions import db
-    from telemed.models import Consultation, ConsultationEvent
-
-    with app.app_context():
-        consultation = db.session.get(Consultation, uuid.UUID(consultation_id))
-        accepted = db.session.scalar(sa.select(sa.func.count()).select_from(ConsultationEvent).where(
-            ConsultationEvent.consultation_id == consultation.id, ConsultationEvent.kind == "accepted"))
-        return consultation.status, consultation.doctor_id, accepted
+    return add_racing_doctors(app, district, password_hash, RACERS)
 
 
 @pytest.mark.e2e
@@ -71,7 +34,7 @@ def test_http_claims_race_across_two_server_processes(app, live_server, district
             losers = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
             assert set(losers) == {"conflict"}
             winner = next(r.json() for r in responses if r.status_code == 200)
-            status, doctor_id, accepted_events = final_state(app, created["id"])
+            status, doctor_id, accepted_events = claim_outcome(app, created["id"])
             assert (status, doctor_id, accepted_events) == ("active", winner["doctor"]["id"], 1)
     finally:
         second.stop()
@@ -86,7 +49,7 @@ def test_socket_claims_race(app, live_server, district, racing_doctors):
         acks = race([lambda s=s: s.call("consultation:accept", {"id": created["id"]}) for s in sockets])
         assert sum(1 for a in acks if a["ok"]) == 1
         assert {a["error"]["code"] for a in acks if not a["ok"]} == {"conflict"}
-        assert final_state(app, created["id"])[2] == 1
+        assert claim_outcome(app, created["id"])[2] == 1
     finally:
         for s in sockets:
             s.close()
@@ -133,5 +96,5 @@ def test_service_claims_race_across_processes(app, login, district, racing_docto
         assert p.exitcode == 0
     outcomes = sorted(results.get(timeout=5) for _ in racers)
     assert outcomes == ["conflict"] * (len(racers) - 1) + ["won"]
-    status, doctor_id, accepted_events = final_state(app, created["id"])
+    status, doctor_id, accepted_events = claim_outcome(app, created["id"])
     assert status == "active" and doctor_id in {d for d, _ in racers} and accepted_events == 1

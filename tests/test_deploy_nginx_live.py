@@ -18,34 +18,19 @@ claim them.
 """
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 import requests
-import sqlalchemy as sa
 
-from tests.conftest import IN_CI, consultation_body
+from tests.conftest import consultation_body
+from tests.helpers import add_racing_doctors, claim_outcome, race
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
-REDIS_URL = "redis://127.0.0.1:6379/0"
 RATELIMIT_URL = "redis://127.0.0.1:6379/1"
 RACERS = 12
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true but Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable ({exc}); start redis-server")
-    return REDIS_URL
 
 
 class Cluster:
@@ -164,40 +149,7 @@ def test_long_polling_through_nginx_stays_on_one_process(cluster, district):
 
 @pytest.fixture
 def racing_doctors(app, district, password_hash):
-    from telemed.extensions import db
-    from telemed.models import User
-
-    with app.app_context():
-        doctors = [User(username=f"racer{i:02d}", full_name=f"Racer {i}", role="doctor",
-                        profession="doctor", facility_id=district.hub.id, specialties=["general"],
-                        password_hash=password_hash) for i in range(RACERS)]
-        db.session.add_all(doctors)
-        db.session.commit()
-        return [d.username for d in doctors]
-
-
-def race(callables):
-    """Run every callable at the same instant (a barrier) and collect the results."""
-    barrier = threading.Barrier(len(callables))
-
-    def run(fn):
-        barrier.wait()
-        return fn()
-
-    with ThreadPoolExecutor(max_workers=len(callables)) as pool:
-        return list(pool.map(run, callables))
-
-
-def accepted_state(app, consultation_id):
-    from telemed.extensions import db
-    from telemed.models import Consultation, ConsultationEvent
-
-    with app.app_context():
-        consultation = db.session.get(Consultation, uuid.UUID(consultation_id))
-        accepted = db.session.scalar(sa.select(sa.func.count()).select_from(ConsultationEvent).where(
-            ConsultationEvent.consultation_id == consultation.id, ConsultationEvent.kind == "accepted"))
-        db.session.remove()
-        return consultation.status, consultation.doctor_id, accepted
+    return [name for _, name in add_racing_doctors(app, district, password_hash, RACERS)]
 
 
 def test_claim_race_across_both_processes_through_nginx(app, cluster, racing_doctors):
@@ -211,7 +163,7 @@ def test_claim_race_across_both_processes_through_nginx(app, cluster, racing_doc
     assert sorted(r.status_code for r in responses) == [200] + [409] * (RACERS - 1)
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {"conflict"}
     winner = next(r.json() for r in responses if r.status_code == 200)
-    assert accepted_state(app, created["id"]) == ("active", winner["doctor"]["id"], 1)
+    assert claim_outcome(app, created["id"]) == ("active", winner["doctor"]["id"], 1)
     # The claims really were split between the two processes.
     claims = cluster.proxy.entries(lambda e: f"{path} " in e["request"], at_least=RACERS)
     assert len(claims) == RACERS
@@ -268,7 +220,7 @@ def test_a_killed_process_loses_nothing(app, cluster, district):
         assert claimed.status_code == 200, claimed.text
         seen = post.get(f"/consultations/{created['id']}")
         assert seen.status_code == 200 and seen.json()["status"] == "active"
-        assert accepted_state(app, created["id"])[2] == 1
+        assert claim_outcome(app, created["id"])[2] == 1
         # nginx tried A for this route, found it dead, and went on to B.
         after = proxy.log_entries(since)
         assert any(e["upstreams"] == [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"] for e in after)

@@ -3,24 +3,11 @@ reaches clients connected to another."""
 import time
 
 import pytest
-import redis
 
-from tests.conftest import IN_CI, consultation_body
+from tests.conftest import consultation_body
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true but Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable ({exc}); start redis-server")
-    return REDIS_URL
 
 
 @pytest.fixture(scope="module")
