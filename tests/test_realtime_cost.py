@@ -140,3 +140,49 @@ def test_creation_and_chat_over_http_are_rate_limited_per_user(app, login, distr
     assert answers[-1].get_json()["error"]["code"] == "rate_limited"
     # Another post (behind the same village NAT, in the test the same address) is not slowed.
     assert other_post.post("/consultations", json=consultation_body()).status_code == 201
+
+
+def _dead_process_leaves(app, district, password_hash, count):
+    """`count` available doctors whose only connections belonged to a process that died."""
+    from datetime import timedelta
+
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import Presence, PresenceConnection, User
+
+    long_ago = utcnow() - timedelta(minutes=10)
+    with app.app_context():
+        doctors = [User(username=f"shift{count}-{i}", full_name=f"Shift {i}", role="doctor",
+                        profession="doctor", facility_id=district.hub.id, specialties=["general"],
+                        password_hash=password_hash) for i in range(count)]
+        db.session.add_all(doctors)
+        db.session.flush()
+        for doctor in doctors:
+            db.session.add(Presence(user_id=doctor.id, status="available", chosen_status="available"))
+            db.session.add(PresenceConnection(sid=f"dead-{doctor.id}", user_id=doctor.id,
+                                              server_id="dead-process", seen_at=long_ago))
+        db.session.commit()
+        ids = [d.id for d in doctors]
+        db.session.remove()
+        return ids
+
+
+def test_presence_expiry_after_a_crash_is_set_based(app, district, password_hash, monkeypatch):
+    from telemed.extensions import db
+    from telemed.services import presence, queue
+
+    monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # as in the test above: no refresh mid-way
+    with app.app_context():
+        queue.QueueState.now()  # warms the cached estimate inputs
+        db.session.remove()
+    costs = []
+    for count in (2, 100):
+        doctors = _dead_process_leaves(app, district, password_hash, count)
+        with counting_statements(app) as statements, counting_emits(monkeypatch) as emitted:
+            with app.app_context():
+                gone = presence.heartbeat_and_expire(stale_after_s=30)
+                db.session.remove()
+        assert gone == doctors                       # every one of them is offline now
+        costs.append(statements[0])
+        assert [e for e, _ in emitted].count("presence:update") == count
+    assert costs[0] == costs[1]                      # the same statements for 2 or 100

@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.errors import Forbidden
@@ -109,19 +109,28 @@ def login_connections(session, login_id: str) -> tuple[str, ...]:
 
 
 def heartbeat_and_expire(stale_after_s: int) -> list[int]:
-    """Refresh this process's connections, drop other processes' stale ones; doctors now offline."""
+    """Refresh this process's connections, drop stale ones (a dead process's); doctors now offline.
+
+    Set-based, however many connections a killed process left behind: one UPDATE, one DELETE, and
+    one UPDATE ... RETURNING that turns offline every doctor left without a connection.
+    """
     now = utcnow()
     with write_transaction(db.session) as session:
         session.execute(update(PresenceConnection)
                         .where(PresenceConnection.server_id == SERVER_ID).values(seen_at=now))
-        stale = PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)
-        stale_doctors = set(session.scalars(
-            select(PresenceConnection.user_id).join(User, User.id == PresenceConnection.user_id)
-            .where(stale, User.role == "doctor")
-        ))
-        session.execute(delete(PresenceConnection).where(stale))
-        return [user_id for user_id in sorted(stale_doctors)
-                if _recompute_and_record(session, user_id) == "offline"]
+        session.execute(delete(PresenceConnection).where(
+            PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)))
+        gone = session.scalars(
+            update(Presence)
+            .where(Presence.status != "offline",
+                   ~exists().where(PresenceConnection.user_id == Presence.user_id))
+            .values(status="offline", offline_since=now, updated_at=now)
+            .returning(Presence.user_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        for user_id in gone:
+            events.record(session, PresenceChanged(user_id, "offline"))
+        return sorted(gone)
 
 
 def status_of(user_id: int) -> str:
