@@ -46,6 +46,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         ping_timeout=20,
     )
 
+    from telemed.api.common import DatabaseIntConverter
     from telemed.api.routes import bp as api_bp
     from telemed.cli import register_commands
     from telemed.errorhandlers import register_error_handlers
@@ -54,6 +55,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     from telemed.web import bp as web_bp
 
     notifier.init_app(app)
+    app.url_map.converters["int"] = DatabaseIntConverter  # before any route is added
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
     register_error_handlers(app)

@@ -3,7 +3,6 @@ TELEMED_TEST_DATABASE_URL), a clean slate per test, a small district, logged-in 
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from telemed.config import Settings, normalise_database_url
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-PASSWORD = "correct horse battery staple"
+from tests.helpers import FAST_SETTINGS, IN_CI, PASSWORD, ApiClient
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -178,72 +175,10 @@ def district(app, password_hash) -> District:
         return world
 
 
-class ApiClient:
-    """A Flask test client logged in through the API, sending the CSRF header on unsafe calls."""
-
-    def __init__(self, app, username: str | None = None):
-        self.http = app.test_client()
-        self.csrf_token = None
-        if username is not None:
-            response = self.http.post("/api/v1/session",
-                                      json={"username": username, "password": PASSWORD})
-            assert response.status_code == 200, response.get_json()
-            self.csrf_token = response.get_json()["csrf_token"]
-
-    def _headers(self, extra=None):
-        headers = {"X-CSRFToken": self.csrf_token} if self.csrf_token else {}
-        headers.update(extra or {})
-        return headers
-
-    def get(self, path, **kwargs):
-        return self.http.get(f"/api/v1{path}", **kwargs)
-
-    def post(self, path, json=None, headers=None, **kwargs):
-        return self.http.post(f"/api/v1{path}", json=json, headers=self._headers(headers), **kwargs)
-
-    def put(self, path, json=None, **kwargs):
-        return self.http.put(f"/api/v1{path}", json=json, headers=self._headers(), **kwargs)
-
-    def delete(self, path, **kwargs):
-        return self.http.delete(f"/api/v1{path}", headers=self._headers(), **kwargs)
-
-
 @pytest.fixture
 def login(app, district):
     """`login(user)` gives an ApiClient logged in as that user."""
     return lambda user: ApiClient(app, user.username)
-
-
-def consultation_body(**overrides) -> dict:
-    """A valid creation body; keyword arguments replace top-level fields."""
-    body = {
-        "client_key": str(uuid.uuid4()),
-        "patient": {"age_years": 54, "sex": "male"},
-        "complaint": "Pressing chest pain for 30 minutes, sweating",
-        "vitals": {"sbp": 150, "dbp": 90, "hr": 104, "rr": 20, "spo2": 96, "temp_c": 36.8},
-        "priority": "urgent",
-        "specialty": "general",
-    }
-    body.update(overrides)
-    return body
-
-
-def close_body(**overrides) -> dict:
-    body = {"disposition": "referred_urgent", "icd10": ["I20.0"],
-            "recommendation": "Aspirin 300 mg chewed; ambulance to the district hospital."}
-    body.update(overrides)
-    return body
-
-
-def row_counts(app) -> dict:
-    """Rows per table: to assert that a refused request wrote nothing."""
-    from telemed.extensions import db
-
-    with app.app_context():
-        return {
-            table.name: db.session.scalar(sa.select(sa.func.count()).select_from(table))
-            for table in db.metadata.sorted_tables if table.name != "audit_log"
-        }
 
 
 # Live servers are per module: each runs a background sweep on the shared test database, which
@@ -257,16 +192,6 @@ def live_server(app, database_url, tmp_path_factory):
     server = LiveServer(database_url, root / "instance", root / "serve.log").start()
     yield server
     server.stop()
-
-
-FAST_SETTINGS = {
-    "TELEMED_ESCALATION_EMERGENCY_S": "3",
-    "TELEMED_ESCALATION_URGENT_S": "4",
-    "TELEMED_ESCALATION_ROUTINE_S": "5",
-    "TELEMED_DOCTOR_GRACE_S": "3",
-    "TELEMED_SWEEP_INTERVAL_S": "1",
-    "TELEMED_CONNECTION_STALE_S": "3",
-}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 import socketio
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 TELEMED = str(Path(sys.executable).parent / "telemed")
 

@@ -7,6 +7,7 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema
+from werkzeug.routing import IntegerConverter
 
 from telemed.errors import BadRequest, Forbidden, ServiceError, Unauthenticated
 from telemed.schemas.common import validated
@@ -77,3 +78,11 @@ def roles_required(*roles: str):
 def page(items: list, total: int):
     """DESIGN.md's list shape."""
     return jsonify({"items": items, "total": total})
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` in a URL, at most 18 digits: an id no database column can hold (past 2^63 the
+    SQLite driver overflows) matches no route and is a 404, never a 500. Bounded in the pattern,
+    not in `to_python`, so that no other method's rule on the same path turns it into a 405."""
+
+    regex = r"\d{1,18}"

@@ -5,11 +5,19 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from telemed.models.vocabulary import PROFESSIONS
-from telemed.schemas.common import PageSchema, RefSchema, StrictSchema, Text, UTCDateTimeField, _sane_date
+from telemed.schemas.common import (
+    Int,
+    PageSchema,
+    RefSchema,
+    StrictSchema,
+    Text,
+    UTCDateTimeField,
+    _sane_date,
+)
 
 
 class CertificationCreateSchema(StrictSchema):
-    user_id = fields.Integer(required=True)
+    user_id = Int(required=True)
     type = fields.String(required=True, validate=validate.Length(min=1, max=32))
     issued_on = fields.Date(required=True, validate=_sane_date)
     expires_on = fields.Date(load_default=None, allow_none=True, validate=_sane_date)
@@ -37,13 +45,13 @@ class CertificationPatchSchema(StrictSchema):
 class CertificationTypeCreateSchema(StrictSchema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_-]{2,32}$"))
     name = Text(200, required=True)
-    validity_months = fields.Integer(required=True, strict=True, validate=validate.Range(1, 240))
+    validity_months = Int(required=True, strict=True, validate=validate.Range(1, 240))
     required_for = fields.List(fields.String(validate=validate.OneOf(PROFESSIONS)), load_default=list)
 
 
 class CertificationFilterSchema(PageSchema):
-    user_id = fields.Integer()
-    facility_id = fields.Integer()
+    user_id = Int()
+    facility_id = Int()
     profession = fields.String(validate=validate.OneOf(PROFESSIONS))
     type = fields.String(validate=validate.Length(max=32))
     status = fields.String(validate=validate.OneOf(("valid", "expiring", "expired", "revoked")))
@@ -51,7 +59,7 @@ class CertificationFilterSchema(PageSchema):
 
 
 class CertificationPersonSchema(Schema):
-    id = fields.Integer()
+    id = Int()
     username = fields.String()
     full_name = fields.String()
     profession = fields.String()
@@ -59,7 +67,7 @@ class CertificationPersonSchema(Schema):
 
 
 class CertificationSchema(Schema):
-    id = fields.Integer()
+    id = Int()
     user = fields.Nested(CertificationPersonSchema)
     type = fields.Function(lambda c: c.type.code)
     issued_on = fields.Date()
@@ -71,8 +79,8 @@ class CertificationSchema(Schema):
 
 
 class CertificationTypeSchema(Schema):
-    id = fields.Integer()
+    id = Int()
     code = fields.String()
     name = fields.String()
-    validity_months = fields.Integer()
+    validity_months = Int()
     required_for = fields.List(fields.String())

@@ -29,6 +29,17 @@ class UTCDateTimeField(fields.DateTime):
         return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+MAX_INT = 2**31 - 1  # ids, offsets and counts are 32-bit integers in the database
+
+
+class Int(fields.Integer):
+    """A whole number the database can hold: beyond ±2^31 it is a 422 naming the field, not a 500."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.insert(0, validate.Range(-MAX_INT - 1, MAX_INT))
+
+
 class Text(fields.String):
     """A string that is stripped and must not be empty (or only spaces)."""
 
@@ -63,8 +74,8 @@ class PageSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    limit = Int(load_default=50, validate=validate.Range(1, 500))
+    offset = Int(load_default=0, validate=validate.Range(0))
 
 
 def _sane_date(value: date) -> None:
@@ -80,7 +91,7 @@ class RangeQuerySchema(Schema):
 
     from_ = fields.Raw(data_key="from", load_default=None)
     to = fields.Raw(load_default=None)
-    facility_id = fields.Integer(load_default=None)
+    facility_id = Int(load_default=None)
 
     @post_load
     def _range(self, data, **kwargs):
@@ -118,7 +129,7 @@ class RefSchema(Schema):
 
 
 class PersonSchema(Schema):
-    id = fields.Integer()
+    id = Int()
     full_name = fields.String()
 
 

@@ -22,6 +22,7 @@ from telemed.schemas.common import (
     MAX_ICD10_CODES,
     MAX_MESSAGE,
     MAX_REASON,
+    Int,
     PageSchema,
     PersonSchema,
     RefSchema,
@@ -34,8 +35,8 @@ from telemed.services.clinical_codes import InvalidIIN, age_on, normalise_icd10,
 
 
 class PatientSchema(StrictSchema):
-    age_years = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 130))
-    age_months = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 35))
+    age_years = Int(strict=True, allow_none=True, validate=validate.Range(0, 130))
+    age_months = Int(strict=True, allow_none=True, validate=validate.Range(0, 35))
     sex = fields.String(required=True, validate=validate.OneOf(SEXES))
     iin = fields.String(allow_none=True)
     ref = fields.String(allow_none=True, validate=validate.Length(max=64))
@@ -169,7 +170,7 @@ class ConsultationIdSchema(StrictSchema):
 
 class ConsultationFilterSchema(PageSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
-    facility_id = fields.Integer()
+    facility_id = Int()
     from_ = fields.AwareDateTime(data_key="from", default_timezone=timezone.utc)
     to = fields.AwareDateTime(default_timezone=timezone.utc)
 
@@ -197,12 +198,12 @@ class OutcomeSchema(Schema):
     recommendation = fields.String()
     follow_up_on = fields.Date(allow_none=True)
     follow_up_done_at = UTCDateTimeField(allow_none=True)
-    doctor_id = fields.Integer()
+    doctor_id = Int()
     created_at = UTCDateTimeField()
 
 
 class EventSchema(Schema):
-    id = fields.Integer()
+    id = Int()
     kind = fields.String()
     actor = fields.Nested(SenderSchema, allow_none=True)
     payload = fields.Dict()
@@ -216,7 +217,7 @@ class ConsultationSchema(Schema):
     priority = fields.String()
     effective_priority = fields.String()
     specialty = fields.String()
-    escalation_level = fields.Integer()
+    escalation_level = Int()
     news2 = fields.Dict(allow_none=True)
     patient = fields.Method("_patient")
     complaint = fields.String()

@@ -4,14 +4,14 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from telemed.models.vocabulary import FACILITY_KINDS
-from telemed.schemas.common import StrictSchema, Text
+from telemed.schemas.common import Int, StrictSchema, Text
 
 
 class FacilityCreateSchema(StrictSchema):
     name = Text(200, required=True)
     kind = fields.String(required=True, validate=validate.OneOf(FACILITY_KINDS))
     village = Text(200, required=True)
-    district_id = fields.Integer(required=True)
+    district_id = Int(required=True)
 
 
 class FacilityPatchSchema(StrictSchema):
@@ -22,9 +22,9 @@ class FacilityPatchSchema(StrictSchema):
 
 
 class FacilitySchema(Schema):
-    id = fields.Integer()
+    id = Int()
     name = fields.String()
     kind = fields.String()
     village = fields.String()
-    district_id = fields.Integer()
+    district_id = Int()
     active = fields.Boolean()

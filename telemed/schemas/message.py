@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from telemed.schemas.common import MAX_MESSAGE, MAX_REASON, SenderSchema, StrictSchema, Text, UTCDateTimeField
+from telemed.schemas.common import (
+    MAX_MESSAGE,
+    MAX_REASON,
+    Int,
+    SenderSchema,
+    StrictSchema,
+    Text,
+    UTCDateTimeField,
+)
 
 
 class MessageCreateSchema(StrictSchema):
@@ -24,7 +32,7 @@ class AttachmentSchema(Schema):
     id = fields.UUID()
     filename = fields.String()
     content_type = fields.String()
-    size_bytes = fields.Integer()
+    size_bytes = Int()
     url = fields.Function(lambda a: f"/api/v1/attachments/{a.id}")
 
 

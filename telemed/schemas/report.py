@@ -5,7 +5,7 @@ from datetime import date
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from telemed.schemas.common import RangeQuerySchema, UTCDateTimeField, _sane_date
+from telemed.schemas.common import Int, RangeQuerySchema, UTCDateTimeField, _sane_date
 
 
 class ReportQuerySchema(Schema):
@@ -13,25 +13,25 @@ class ReportQuerySchema(Schema):
         unknown = EXCLUDE
 
     as_of = fields.Date(load_default=date.today, validate=_sane_date)
-    district_id = fields.Integer(load_default=None)
-    days = fields.Integer(load_default=90, validate=validate.Range(1, 365))
+    district_id = Int(load_default=None)
+    days = Int(load_default=90, validate=validate.Range(1, 365))
 
 
 class AuditQuerySchema(RangeQuerySchema):
     """Range filters (the last 30 days by default) plus who, what and which object."""
 
-    actor_id = fields.Integer(load_default=None)
+    actor_id = Int(load_default=None)
     action = fields.String(load_default=None, validate=validate.Length(max=64))
     object_type = fields.String(load_default=None, validate=validate.Length(max=64))
     object_id = fields.String(load_default=None, validate=validate.Length(max=64))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    limit = Int(load_default=50, validate=validate.Range(1, 500))
+    offset = Int(load_default=0, validate=validate.Range(0))
 
 
 class AuditEntrySchema(Schema):
-    id = fields.Integer()
+    id = Int()
     at = UTCDateTimeField()
-    actor_id = fields.Integer(allow_none=True)
+    actor_id = Int(allow_none=True)
     action = fields.String()
     object_type = fields.String(allow_none=True)
     object_id = fields.String(allow_none=True)

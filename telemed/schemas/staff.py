@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from telemed.models.vocabulary import PRESENCE_STATUSES, PROFESSIONS, ROLES, SPECIALTIES
-from telemed.schemas.common import PageSchema, RefSchema, StrictSchema, Text
+from telemed.schemas.common import Int, PageSchema, RefSchema, StrictSchema, Text
 
 
 class PresenceSchema(StrictSchema):
@@ -17,7 +17,7 @@ class UserCreateSchema(StrictSchema):
     full_name = Text(200, required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     profession = fields.String(required=True, validate=validate.OneOf(PROFESSIONS))
-    facility_id = fields.Integer(allow_none=True, load_default=None)
+    facility_id = Int(allow_none=True, load_default=None)
     specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)), load_default=list)
     password = fields.String(required=True, validate=validate.Length(min=10, max=200))
     locale = fields.String(load_default="en", validate=validate.OneOf(("en",)))
@@ -27,7 +27,7 @@ class UserPatchSchema(StrictSchema):
     full_name = Text(200)
     role = fields.String(validate=validate.OneOf(ROLES))
     profession = fields.String(validate=validate.OneOf(PROFESSIONS))
-    facility_id = fields.Integer(allow_none=True)
+    facility_id = Int(allow_none=True)
     specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)))
     active = fields.Boolean(truthy={True}, falsy={False})
     password = fields.String(validate=validate.Length(min=10, max=200))
@@ -42,13 +42,13 @@ class UserPatchSchema(StrictSchema):
 class UserFilterSchema(PageSchema):
     role = fields.String(validate=validate.OneOf(ROLES))
     profession = fields.String(validate=validate.OneOf(PROFESSIONS))
-    facility_id = fields.Integer()
+    facility_id = Int()
     active = fields.Boolean()
     q = fields.String(validate=validate.Length(max=100))
 
 
 class UserSchema(Schema):
-    id = fields.Integer()
+    id = Int()
     username = fields.String()
     full_name = fields.String()
     role = fields.String()
@@ -60,5 +60,5 @@ class UserSchema(Schema):
 
 
 class PresenceOutSchema(Schema):
-    user_id = fields.Integer()
+    user_id = Int()
     status = fields.String(validate=validate.OneOf(PRESENCE_STATUSES))

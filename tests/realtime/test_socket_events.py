@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from telemed.extensions import socketio
-from tests.conftest import close_body, consultation_body, row_counts
+from tests.helpers import close_body, consultation_body, row_counts
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_presence_and_queue_sync(app, connect, district):
 
 
 def test_logging_out_cuts_that_browser_sessions_sockets_only(app, connect, district):
-    from tests.conftest import ApiClient
+    from tests.helpers import ApiClient
 
     sock, api = connect(district.feldsher_a)
     other_device = ApiClient(app, district.feldsher_a.username)

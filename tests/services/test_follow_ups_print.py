@@ -3,7 +3,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from tests.conftest import ApiClient, close_body, consultation_body, row_counts
+from tests.helpers import ApiClient, close_body, consultation_body, row_counts
 
 
 def closed_with_follow_up(app, login, district, days_from_now):

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from openpyxl import Workbook
 
-from tests.conftest import row_counts
+from tests.helpers import row_counts
 
 AS_OF = date(2026, 6, 1)
 

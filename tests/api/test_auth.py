@@ -1,7 +1,7 @@
 """Sessions, CSRF, roles on pages, rate limits and the audit of logins and refusals."""
 import sqlalchemy as sa
 
-from tests.conftest import PASSWORD, ApiClient, consultation_body, row_counts
+from tests.helpers import PASSWORD, ApiClient, consultation_body, row_counts
 
 
 def audit_actions(app):

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 
 from telemed.extensions import db, socketio
 from telemed.services import queue
-from tests.conftest import consultation_body
-from tests.helpers import add_waiting_requests
+from tests.helpers import add_waiting_requests, consultation_body
 
 
 def backdate(app, consultation_id, seconds, column="queued_at"):

@@ -2,7 +2,7 @@
 import csv
 import io
 
-from tests.conftest import consultation_body
+from tests.helpers import consultation_body
 
 
 def test_audit_trail_of_a_consultation(login, district):

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from telemed.services.reports import doctors_needed, erlang_c, percentile, service_level
-from tests.conftest import close_body, consultation_body, row_counts
+from tests.helpers import close_body, consultation_body, row_counts
 
 
 def test_erlang_c_textbook_values():

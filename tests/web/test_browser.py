@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, PASSWORD, consultation_body
+from tests.helpers import IN_CI, PASSWORD, consultation_body
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
@@ -226,7 +226,7 @@ def test_roster_import_preview_then_import(open_as, district, tmp_path):
 
 
 def test_printable_summary_fits_one_page(open_as, live_server):
-    from tests.conftest import close_body
+    from tests.helpers import close_body
 
     post_api, doctor_api = live_server.session("feldsher_a"), live_server.session("doctor_g")
     created = post_api.post("/consultations", json=consultation_body(
@@ -244,7 +244,7 @@ def test_printable_summary_fits_one_page(open_as, live_server):
 
 
 def test_reports_page_answers_how_fast_and_how_many_doctors(open_as, live_server):
-    from tests.conftest import close_body
+    from tests.helpers import close_body
 
     post_api, doctor_api = live_server.session("feldsher_a"), live_server.session("doctor_g")
     for disposition in ("ambulance_called", "referred_urgent"):

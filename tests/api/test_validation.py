@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from telemed.services.clinical_codes import iin_check_digit, parse_iin
-from tests.conftest import close_body, consultation_body, row_counts
+from tests.helpers import close_body, consultation_body, row_counts
 
 
 def make_iin(born: date, sex: str, serial: str = "0001") -> str:
@@ -176,3 +176,32 @@ def test_icd10_search_by_code_and_words(login, district):
     by_words = client.get("/icd10?q=myocardial infarction").get_json()["items"]
     assert "I21" in [item["code"] for item in by_words]
     assert client.get("/icd10").status_code == 422
+
+
+HUGE = str(2**63 + 1)
+
+
+@pytest.mark.parametrize("path", [
+    f"/consultations?facility_id={HUGE}", f"/consultations?offset={HUGE}",
+    f"/consultations?limit={HUGE}", f"/users?facility_id={HUGE}", f"/certifications?user_id={HUGE}",
+    f"/reports/coverage?district_id={HUGE}", f"/audit?actor_id={HUGE}",
+])
+def test_an_integer_beyond_the_database_is_a_422_naming_it(app, login, district, path):
+    answer = login(district.admin).get(path)
+    assert answer.status_code == 422, answer.get_data(as_text=True)[:300]
+    field = path.split("?")[1].split("=")[0]
+    assert field in answer.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", f"/users/{HUGE}"), ("patch", f"/users/{HUGE}"), ("patch", f"/facilities/{HUGE}"),
+    ("patch", f"/certifications/{HUGE}"), ("delete", f"/certifications/{HUGE}"),
+])
+def test_an_id_beyond_the_database_in_a_path_is_a_404(app, login, district, method, path):
+    before = row_counts(app)
+    client = login(district.admin)
+    answer = getattr(client.http, method)(f"/api/v1{path}", json={"active": False},
+                                          headers={"X-CSRFToken": client.csrf_token})
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["code"] == "not_found"
+    assert row_counts(app) == before

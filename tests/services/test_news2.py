@@ -2,7 +2,7 @@
 import pytest
 
 from telemed.services.news2 import priority_floor, score, triaged_priority
-from tests.conftest import consultation_body
+from tests.helpers import consultation_body
 
 NORMAL = {"rr": 16, "spo2": 97, "on_oxygen": False, "sbp": 125, "hr": 72, "avpu": "A", "temp_c": 36.8}
 

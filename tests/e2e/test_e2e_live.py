@@ -4,7 +4,7 @@ import uuid
 import pytest
 import socketio
 
-from tests.conftest import close_body, consultation_body
+from tests.helpers import close_body, consultation_body
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.conftest import consultation_body
+from tests.helpers import consultation_body
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@ import multiprocessing
 
 import pytest
 
-from tests.conftest import consultation_body
-from tests.helpers import add_racing_doctors, claim_outcome, race
+from tests.helpers import add_racing_doctors, claim_outcome, consultation_body, race
 
 RACERS = 24
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from telemed.extensions import socketio
-from tests.conftest import consultation_body, row_counts
+from tests.helpers import consultation_body, row_counts
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2000

@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import IN_CI, PASSWORD
+from tests.helpers import IN_CI, PASSWORD
 from tests.live import LiveSocket, free_port
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nginx"
 SITE_TEMPLATE = DEPLOY_DIR / "telemed.conf"
 MAIN_TEMPLATE = DEPLOY_DIR / "nginx.conf.template"
 ROUTE_COOKIE = "telemed_route"

@@ -6,7 +6,7 @@ import json
 from fhir.resources.R4B.bundle import Bundle
 
 from telemed.services.exports import CSV_COLUMNS
-from tests.conftest import close_body, consultation_body
+from tests.helpers import close_body, consultation_body
 
 
 def history(login, district):

@@ -6,8 +6,13 @@ Nothing here is timed; the benchmarks in bench/ measure speed.
 import pytest
 
 from telemed.extensions import socketio
-from tests.conftest import consultation_body
-from tests.helpers import add_facilities, add_waiting_requests, counting_emits, counting_statements
+from tests.helpers import (
+    add_facilities,
+    add_waiting_requests,
+    consultation_body,
+    counting_emits,
+    counting_statements,
+)
 
 LONG_QUEUE = 300
 

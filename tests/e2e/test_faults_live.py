@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import FAST_SETTINGS, close_body, consultation_body
+from tests.helpers import FAST_SETTINGS, close_body, consultation_body
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e

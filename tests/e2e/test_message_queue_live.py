@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.conftest import consultation_body
+from tests.helpers import consultation_body
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e

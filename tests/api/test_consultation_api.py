@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import close_body, consultation_body, row_counts
+from tests.helpers import close_body, consultation_body, row_counts
 
 
 def create(client, **overrides):

@@ -3,7 +3,7 @@ database and one Redis message queue, behind nginx running deploy/nginx/telemed.
 
 Every client talks to nginx's port only. A client is pinned to a process the way a browser is, by
 its `telemed_route` cookie: nginx hashes the cookie's value to choose the process. Which process a
-value leads to is found by trial (tests/nginx_proxy.py, `NginxProxy.routes`): a probe request
+value leads to is found by trial (tests/e2e/nginx_proxy.py, `NginxProxy.routes`): a probe request
 `/healthz?route-probe=<token>` is sent through nginx with a candidate value, and nginx's own access
 log says which upstream address served it. That is the proxy's own record, so it cannot be fooled
 by anything telemed does, and nothing is added to telemed to make it visible; it also lets each test
@@ -24,8 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import consultation_body
-from tests.helpers import add_racing_doctors, claim_outcome, race
+from tests.helpers import add_racing_doctors, claim_outcome, consultation_body, race
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +43,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(app, database_url, redis_url, tmp_path_factory):
-    from tests.nginx_proxy import NginxProxy, require_nginx
+    from tests.e2e.nginx_proxy import NginxProxy, require_nginx
 
     nginx = require_nginx()
     root = tmp_path_factory.mktemp("deploy")

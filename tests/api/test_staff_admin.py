@@ -1,5 +1,5 @@
 """Staff and facility management by administrators: add, edit, deactivate, never delete."""
-from tests.conftest import ApiClient, row_counts
+from tests.helpers import ApiClient, row_counts
 
 
 def test_admin_creates_edits_and_deactivates_staff(app, login, district):

@@ -1,0 +1,1 @@
+"""End-to-end tests: `telemed serve` in subprocesses, real clients, nginx."""
