@@ -53,19 +53,15 @@ def demo_data(force: bool) -> None:
 @with_appcontext
 def serve(host: str, port: int) -> None:
     """Serve HTTP and Socket.IO with the configured async mode (eventlet by default)."""
+    from telemed.concurrency import server_options
     from telemed.extensions import socketio
     from telemed.realtime import sweeper
 
     app = current_app._get_current_object()
     settings = app.config["TELEMED"]
     _raise_open_files_limit(settings.max_connections + 256)
-    options = {}
-    if socketio.async_mode == "eventlet":
-        # eventlet's WSGI server: at most this many connections at once (its default, 1,024, is
-        # fewer than one district's doctors and posts), and a client that sends nothing for this
-        # long (a slowloris, a dead phone) is dropped. Socket.IO pings every 10 s, so live
-        # websockets always have traffic well within the timeout.
-        options = {"max_size": settings.max_connections, "socket_timeout": settings.read_timeout_s}
+    options = server_options(socketio.async_mode, settings.max_connections, settings.read_timeout_s,
+                             settings.header_deadline_s)
     sweeper.start(app)
     app.logger.info("telemed serving on http://%s:%s (%s)", host, port, socketio.async_mode)
     socketio.run(app, host=host, port=port, use_reloader=False, log_output=True,

@@ -74,6 +74,7 @@ class Settings:
     max_connections: int = 10000
     database_pool_size: int = 30
     read_timeout_s: int = 30
+    header_deadline_s: int = 10
     socket_rate_limit: str = "30 per 10 seconds"
     socket_sync_rate_limit: str = "4 per 10 seconds"
     write_rate_limit: str = "60 per minute"
@@ -115,6 +116,7 @@ class Settings:
             max_connections=max(_int_env("TELEMED_MAX_CONNECTIONS", 10000), 16),
             database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 30), 1),
             read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),
+            header_deadline_s=max(_int_env("TELEMED_HEADER_DEADLINE_S", 10), 1),
             socket_rate_limit=_rate_env("TELEMED_SOCKET_RATE_LIMIT", "30 per 10 seconds"),
             socket_sync_rate_limit=_rate_env("TELEMED_SOCKET_SYNC_RATE_LIMIT", "4 per 10 seconds"),
             write_rate_limit=_rate_env("TELEMED_WRITE_RATE_LIMIT", "60 per minute"),

@@ -11,6 +11,7 @@ from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
 READ_TIMEOUT_S = 2
+HEADER_DEADLINE_S = 4
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +19,7 @@ def strict_server(app, database_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("limits")
     server = LiveServer(database_url, root / "instance", root / "serve.log",
                         TELEMED_READ_TIMEOUT_S=str(READ_TIMEOUT_S),
+                        TELEMED_HEADER_DEADLINE_S=str(HEADER_DEADLINE_S),
                         TELEMED_TRUSTED_PROXIES="1").start()
     yield server
     server.stop()
@@ -52,6 +54,27 @@ def test_a_slowloris_connection_is_closed_after_the_read_timeout(strict_server):
     idle.close()
 
 
+def test_headers_trickled_slower_than_the_deadline_are_cut_off(strict_server):
+    # Each line comes well within the read timeout, so only the header deadline can stop it.
+    conn = socket.create_connection(("127.0.0.1", strict_server.port))
+    conn.sendall(b"GET /healthz HTTP/1.1\r\n")
+    started = time.monotonic()
+    closed = False
+    for n in range(int(HEADER_DEADLINE_S * 4)):
+        time.sleep(READ_TIMEOUT_S / 2)
+        try:
+            conn.sendall(f"X-Trickle-{n}: 1\r\n".encode())
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        if _closed_by_server(conn, 0.01):
+            closed = True
+            break
+    conn.close()
+    assert closed
+    assert HEADER_DEADLINE_S <= time.monotonic() - started < HEADER_DEADLINE_S + 3 * READ_TIMEOUT_S
+
+
 def test_blocking_work_runs_in_a_real_thread_under_eventlet():
     # As `telemed serve` runs: monkey-patched first, then the adapter hands work to a real thread,
     # so the green threads serving other connections keep running while it hashes.
@@ -60,7 +83,7 @@ def test_blocking_work_runs_in_a_real_thread_under_eventlet():
         "import threading\n"
         "from eventlet.patcher import original\n"
         "real = original('threading')\n"
-        "from telemed.offload import run_blocking\n"
+        "from telemed.concurrency import run_blocking\n"
         "here = real.get_ident()\n"
         "there = run_blocking(real.get_ident)\n"
         "ticks = []\n"
@@ -81,7 +104,7 @@ def test_blocking_work_runs_in_a_real_thread_under_eventlet():
 def test_without_eventlet_blocking_work_runs_inline():
     import threading
 
-    from telemed.offload import run_blocking
+    from telemed.concurrency import run_blocking
 
     assert run_blocking(threading.get_ident) == threading.get_ident()
 
