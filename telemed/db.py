@@ -101,8 +101,9 @@ def write_transaction(session: Session) -> Iterator[Session]:
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
-        # Finish whatever read the request did first, so the write starts from fresh data.
-        session.commit()
+        # Finish whatever read the request did first, so the write starts from fresh data (the
+        # objects read stay loaded: what a transition depends on it re-checks in its UPDATE).
+        end_read_transaction(session)
     session.connection(execution_options={WRITE_OPTION: True})
     try:
         yield session

@@ -25,10 +25,10 @@ from telemed.services.snapshots import post_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
 
 
-def _send_snapshot() -> None:
+def _send_snapshot(qualified: list[str] | None = None) -> None:
     user = current_user
     if user.role == "doctor":
-        notifier.snapshot("queue:snapshot", queue_snapshot(user), request.sid)
+        notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified), request.sid)
     elif user.role == "feldsher":
         notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
 
@@ -74,7 +74,7 @@ def on_connect(auth=None):
     if login_id:
         join_room(login_room(login_id))
     presence.connected(current_user, request.sid, login_id)
-    _send_snapshot()
+    _send_snapshot(specialties)
 
 
 @socketio.on("disconnect")

@@ -8,7 +8,7 @@ here grows with the length of the queue except that one read of its places.
 """
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy import select
 
 from telemed.db import end_read_transaction
@@ -63,6 +63,9 @@ class Notifier:
             select(Consultation).where(Consultation.id.in_(ids))
             .execution_options(populate_existing=True)
         ).unique()}
+        # Held for the rest of the request: the service and the view use these same objects (the
+        # session's identity map holds them only weakly) instead of loading them again.
+        g.telemed_published = loaded
         queue = QueueState.now()
         outgoing: list[tuple[str, object, list[str] | str]] = []
         queue_moved = False

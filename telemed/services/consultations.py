@@ -48,22 +48,19 @@ def visible_to(user: User):
     return False
 
 
-def waiting_offered_to(doctor: User):
-    """SQL condition: waiting consultations this doctor is eligible for."""
-    return (Consultation.status == "waiting") & or_(
-        Consultation.specialty == "general",
-        Consultation.escalation_level > 0,
-        Consultation.specialty.in_(qualified_specialties(doctor)),
-    )
+def offered_to(qualified: list[str]):
+    """SQL condition, routing's rule: general or escalated requests go to every doctor, others to
+    the doctors qualified in their specialty (holding any certification the specialty requires)."""
+    return or_(Consultation.specialty == "general", Consultation.escalation_level > 0,
+               Consultation.specialty.in_(qualified))
 
 
-def is_eligible(doctor: User, consultation: Consultation) -> bool:
-    """Routing's rule: general or escalated requests go to every doctor, others to the doctors
-    qualified in their specialty (holding any certification the specialty requires)."""
-    return doctor.role == "doctor" and (
-        consultation.specialty == "general" or consultation.escalation_level > 0
-        or consultation.specialty in qualified_specialties(doctor)
-    )
+def waiting_offered_to(doctor: User, qualified: list[str] | None = None):
+    """SQL condition: waiting consultations this doctor (qualified in these specialties, read when
+    not given) is eligible for."""
+    if qualified is None:
+        qualified = qualified_specialties(doctor)
+    return (Consultation.status == "waiting") & offered_to(qualified)
 
 
 def _load_visible(session: Session, user: User, consultation_id: uuid.UUID) -> Consultation:
@@ -105,14 +102,16 @@ def list_consultations(user: User, filters: dict) -> Page:
     return Page(items=items, total=total)
 
 
-def doctor_queue(doctor: User) -> tuple[list[Consultation], list[Consultation]]:
+def doctor_queue(doctor: User, qualified: list[str] | None = None
+                 ) -> tuple[list[Consultation], list[Consultation]]:
     """The waiting consultations offered to this doctor (queue order) and their active ones."""
+    doctor_id = doctor.id
     waiting = db.session.scalars(
-        select(Consultation).where(waiting_offered_to(doctor)).order_by(*QUEUE_ORDER)
+        select(Consultation).where(waiting_offered_to(doctor, qualified)).order_by(*QUEUE_ORDER)
     ).all()
     active = db.session.scalars(
         select(Consultation)
-        .where(Consultation.doctor_id == doctor.id, Consultation.status == "active")
+        .where(Consultation.doctor_id == doctor_id, Consultation.status == "active")
         .order_by(Consultation.accepted_at)
     ).all()
     return waiting, active
@@ -131,12 +130,13 @@ def facility_open_consultations(facility_id: int) -> list[Consultation]:
 # ---------------------------------------------------------------------------- transitions
 
 
-def log_event(session: Session, consultation_id, actor: User | None, kind: str, **payload) -> None:
-    """Append one row to the consultation's event log (in the caller's transaction)."""
-    session.add(ConsultationEvent(
-        consultation_id=consultation_id, actor_id=actor.id if actor else None, kind=kind,
-        payload=payload,
-    ))
+def log_event(session: Session, consultation_id, actor: User | int | None, kind: str,
+              **payload) -> None:
+    """Append one row to the consultation's event log (in the caller's transaction); the actor is
+    a user, a user id, or None for the system."""
+    actor_id = actor.id if isinstance(actor, User) else actor
+    session.add(ConsultationEvent(consultation_id=consultation_id, actor_id=actor_id, kind=kind,
+                                  payload=payload))
 
 
 def transition(session: Session, consultation_id: uuid.UUID, expected_status: str,
@@ -207,34 +207,43 @@ def _by_client_key(requester: User, client_key: uuid.UUID) -> Consultation | Non
 
 
 def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
-    """Claim a waiting consultation; exactly one of any number of concurrent claims wins."""
+    """Claim a waiting consultation; exactly one of any number of concurrent claims wins.
+
+    A light read first sends the losers of a race away without taking the write lock; the winner's
+    conditional UPDATE re-checks both the status and the doctor's eligibility, atomically.
+    """
     _require_role(doctor, "doctor")
+    doctor_id = doctor.id
     limit = current_app.config["TELEMED"].max_active_per_doctor
+    offered = offered_to(qualified_specialties(doctor))
+    current = db.session.execute(
+        select(Consultation.status, Consultation.specialty, offered.label("offered"))
+        .where(Consultation.id == consultation_id)
+    ).one_or_none()
+    if current is None:
+        raise NotFound(_("No such consultation."))
+    if current.status == "waiting" and not current.offered:
+        raise Forbidden(_("This consultation is for %(specialty)s; it is not offered to you.",
+                          specialty=current.specialty))
+    if current.status != "waiting":
+        raise Conflict(_not_waiting_message(current.status))
     with write_transaction(db.session) as session:
-        consultation = session.get(Consultation, consultation_id)
-        if consultation is None:
-            raise NotFound(_("No such consultation."))
-        if consultation.status == "waiting" and not is_eligible(doctor, consultation):
-            raise Forbidden(_("This consultation is for %(specialty)s; it is not offered to you.",
-                              specialty=consultation.specialty))
-        if consultation.status != "waiting":
-            raise Conflict(_not_waiting_message(consultation.status))
         # Serialises one doctor's claims on PostgreSQL so the capacity count below cannot race.
         # SQLite ignores FOR UPDATE; there the IMMEDIATE transaction already serialises writers.
-        session.execute(select(User.id).where(User.id == doctor.id).with_for_update())
+        session.execute(select(User.id).where(User.id == doctor_id).with_for_update())
         active = session.scalar(
             select(func.count()).select_from(Consultation)
-            .where(Consultation.doctor_id == doctor.id, Consultation.status == "active")
+            .where(Consultation.doctor_id == doctor_id, Consultation.status == "active")
         )
         if active >= limit:
             raise AtCapacity(_("You already hold %(count)s active consultations, the most allowed.",
                                count=active))
-        if not transition(session, consultation_id, "waiting", status="active",
-                           doctor_id=doctor.id, accepted_at=utcnow()):
+        if not transition(session, consultation_id, "waiting", offered, status="active",
+                          doctor_id=doctor_id, accepted_at=utcnow()):
             raise Conflict(_not_waiting_message("active"))
-        log_event(session, consultation_id, doctor, "accepted")
+        log_event(session, consultation_id, doctor_id, "accepted")
         events.record(session, ConsultationChanged(consultation_id, left_queue_reason="accepted"))
-    return consultation
+    return session.get(Consultation, consultation_id)
 
 
 def requeue_values(**changes) -> dict:

@@ -82,9 +82,8 @@ def set_status(user: User, status: str) -> str:
 def connected(user: User, sid: str, login_id: str | None) -> None:
     """A connection of this user (of this login) opened on this server process."""
     with write_transaction(db.session) as session:
-        session.merge(PresenceConnection(sid=sid, user_id=user.id, login_id=login_id,
-                                         server_id=SERVER_ID, connected_at=utcnow(),
-                                         seen_at=utcnow()))
+        session.add(PresenceConnection(sid=sid, user_id=user.id, login_id=login_id,
+                                       server_id=SERVER_ID, connected_at=utcnow(), seen_at=utcnow()))
         if user.role == "doctor":
             session.flush()
             _recompute_and_record(session, user.id)

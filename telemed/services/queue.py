@@ -12,7 +12,7 @@ import math
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import g, has_app_context
@@ -132,6 +132,9 @@ class QueueState:
     positions: dict
     median_accept_s: dict
     available: dict
+    # Payloads already shaped from this state (services/representation.py): one committed state,
+    # so a consultation's payload is built once however many times it is sent or answered.
+    shaped: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def now(cls) -> "QueueState":

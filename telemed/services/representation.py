@@ -8,15 +8,27 @@ from telemed.schemas.staff import UserSchema
 from telemed.services.queue import QueueState
 
 
+def _schema(queue: QueueState) -> ConsultationSchema:
+    # Building a marshmallow schema copies all its fields: one per queue state, not per payload.
+    schema = queue.shaped.get(ConsultationSchema)
+    if schema is None:
+        schema = queue.shaped[ConsultationSchema] = ConsultationSchema(queue=queue)
+    return schema
+
+
 def consultation_payload(consultation: Consultation, queue: QueueState | None = None) -> dict:
-    """One consultation as the API and the events carry it."""
-    return ConsultationSchema(queue=queue or QueueState.now()).dump(consultation)
+    """One consultation as the API and the events carry it (shaped once per committed state)."""
+    queue = queue or QueueState.now()
+    payload = queue.shaped.get(consultation.id)
+    if payload is None:
+        payload = queue.shaped[consultation.id] = _schema(queue).dump(consultation)
+    return payload
 
 
 def consultation_list_payload(consultations, queue: QueueState | None = None) -> list[dict]:
     """Several consultations, with the queue read once."""
-    schema = ConsultationSchema(queue=queue or QueueState.now())
-    return [schema.dump(c) for c in consultations]
+    queue = queue or QueueState.now()
+    return [consultation_payload(c, queue) for c in consultations]
 
 
 def consultation_detail_payload(consultation: Consultation) -> dict:

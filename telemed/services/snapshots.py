@@ -7,12 +7,13 @@ from telemed.services.consultations import doctor_queue, facility_open_consultat
 from telemed.services.representation import consultation_list_payload
 
 
-def queue_snapshot(doctor: User) -> dict:
+def queue_snapshot(doctor: User, qualified: list[str] | None = None) -> dict:
     """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
-    waiting, active = doctor_queue(doctor)
+    doctor_id = doctor.id
+    waiting, active = doctor_queue(doctor, qualified)
     return {"waiting": consultation_list_payload(waiting),
             "active": consultation_list_payload(active),
-            "presence": presence.chosen_status_of(doctor.id)}
+            "presence": presence.chosen_status_of(doctor_id)}
 
 
 def post_snapshot(user: User) -> dict:
