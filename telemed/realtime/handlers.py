@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, request
+from flask import current_app, request, session
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
@@ -25,6 +26,9 @@ from telemed.services.snapshots import post_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
 
 
+LOCALE_KEY = "telemed_socket_locale"
+
+
 def _send_snapshot(qualified: list[str] | None = None) -> None:
     user = current_user
     if user.role == "doctor":
@@ -40,9 +44,11 @@ def action(event: str, schema: Schema | None = None):
         @wraps(handler)
         def wrapper(payload=None):
             if not limits.allow(request.sid, event):
-                # Refused before any work: a flooding client costs a counter, nothing else.
-                return {"ok": False, "error": RateLimited(
-                    _("Too many events from this connection; wait a moment.")).to_dict()}
+                # Refused before any work, without even loading the user (the language was noted
+                # at connect): a flooding client costs a counter, nothing else.
+                with force_locale(session.get(LOCALE_KEY)):
+                    message = _("Too many events from this connection; wait a moment.")
+                return {"ok": False, "error": RateLimited(message).to_dict()}
             try:
                 if not current_user.is_authenticated:
                     raise Unauthenticated(_("Log in first."))
@@ -70,6 +76,7 @@ def on_connect(auth=None):
     specialties = qualified_specialties(current_user) if current_user.role == "doctor" else []
     for room in rooms_for(current_user, specialties):
         join_room(room)
+    session[LOCALE_KEY] = str(get_locale())  # this connection's own copy of the session
     login_id = current_login_id()
     if login_id:
         join_room(login_room(login_id))
