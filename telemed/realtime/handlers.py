@@ -25,14 +25,14 @@ from telemed.services.representation import consultation_payload, message_payloa
 from telemed.services.snapshots import post_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
 
-
 LOCALE_KEY = "telemed_socket_locale"
 
 
-def _send_snapshot(qualified: list[str] | None = None) -> None:
+def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None = None) -> None:
     user = current_user
     if user.role == "doctor":
-        notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified), request.sid)
+        notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified, chosen_status),
+                          request.sid)
     elif user.role == "feldsher":
         notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
 
@@ -80,8 +80,8 @@ def on_connect(auth=None):
     login_id = current_login_id()
     if login_id:
         join_room(login_room(login_id))
-    presence.connected(current_user, request.sid, login_id)
-    _send_snapshot(specialties)
+    chosen_status = presence.connected(current_user, request.sid, login_id)
+    _send_snapshot(specialties, chosen_status)
 
 
 @socketio.on("disconnect")

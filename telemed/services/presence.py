@@ -79,14 +79,28 @@ def set_status(user: User, status: str) -> str:
     return _change(user, choose)
 
 
-def connected(user: User, sid: str, login_id: str | None) -> None:
-    """A connection of this user (of this login) opened on this server process."""
+def connected(user: User, sid: str, login_id: str | None) -> str | None:
+    """A connection of this user (of this login) opened on this server process; for a doctor, the
+    status they chose (what their page shows)."""
+    user_id, is_doctor, now = user.id, user.role == "doctor", utcnow()
     with write_transaction(db.session) as session:
-        session.add(PresenceConnection(sid=sid, user_id=user.id, login_id=login_id,
-                                       server_id=SERVER_ID, connected_at=utcnow(), seen_at=utcnow()))
-        if user.role == "doctor":
-            session.flush()
-            _recompute_and_record(session, user.id)
+        session.add(PresenceConnection(sid=sid, user_id=user_id, login_id=login_id,
+                                       server_id=SERVER_ID, connected_at=now, seen_at=now))
+        if not is_doctor:
+            return None
+        session.flush()
+        # The usual case in one statement: an offline doctor comes back as they chose to be.
+        came_back = session.execute(
+            update(Presence).where(Presence.user_id == user_id, Presence.status == "offline")
+            .values(status=Presence.chosen_status, offline_since=None, updated_at=now)
+            .returning(Presence.status).execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if came_back is not None:
+            events.record(session, PresenceChanged(user_id, came_back))
+            return came_back
+        # Already online in another tab, or connected for the first time ever.
+        _recompute_and_record(session, user_id)
+        return _presence_row(session, user_id).chosen_status
 
 
 def disconnected(sid: str) -> None:

@@ -7,13 +7,14 @@ from telemed.services.consultations import doctor_queue, facility_open_consultat
 from telemed.services.representation import consultation_list_payload
 
 
-def queue_snapshot(doctor: User, qualified: list[str] | None = None) -> dict:
+def queue_snapshot(doctor: User, qualified: list[str] | None = None,
+                   chosen_status: str | None = None) -> dict:
     """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
     doctor_id = doctor.id
     waiting, active = doctor_queue(doctor, qualified)
     return {"waiting": consultation_list_payload(waiting),
             "active": consultation_list_payload(active),
-            "presence": presence.chosen_status_of(doctor_id)}
+            "presence": chosen_status or presence.chosen_status_of(doctor_id)}
 
 
 def post_snapshot(user: User) -> dict:
