@@ -29,6 +29,9 @@ from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
 
 
+YIELD_EVERY = 50
+
+
 class Notifier:
     """Turns committed domain events into Socket.IO events for the right rooms."""
 
@@ -84,10 +87,12 @@ class Notifier:
                                                   "reason": change.left_queue_reason}, DOCTORS_ROOM))
                 queue_moved = True
         end_read_transaction(db.session)  # no pooled connection is held during the fan-out
-        for event, payload, rooms in outgoing:
+        for sent, (event, payload, rooms) in enumerate(outgoing, start=1):
             self._emit(event, payload, rooms)
-            # A long batch (a sweep escalating hundreds) lets other green threads run in between.
-            self._server.sleep(0)
+            if sent % YIELD_EVERY == 0:
+                # A long batch (a sweep escalating hundreds) lets other green threads run between
+                # its parts; a single change goes out at once.
+                self._server.sleep(0)
         if queue_moved:
             self.positions.queue_changed()
 
