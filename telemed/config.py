@@ -139,9 +139,9 @@ class Settings:
         """The Flask and extension configuration keys these settings imply."""
         is_sqlite = self.database_url.startswith("sqlite")
         engine_options: dict = {"pool_pre_ping": not is_sqlite}
-        if not is_sqlite:
-            # Sized to the requests one process serves at once: every green thread handling a
-            # request holds one connection until it ends (PostgreSQL's default allows 100).
+        # Sized to the requests one process serves at once: every green thread handling a request
+        # holds one connection until it ends (PostgreSQL's default allows 100 in all).
+        if self.database_url not in ("sqlite://", "sqlite:///:memory:"):  # those share one connection
             engine_options.update(pool_size=self.database_pool_size,
                                   max_overflow=self.database_pool_size)
         if is_sqlite:

@@ -28,7 +28,6 @@ from telemed.services.events import ConsultationChanged, MessageSent, PresenceCh
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
 
-
 YIELD_EVERY = 50
 
 
@@ -72,10 +71,12 @@ class Notifier:
         queue = QueueState.now()
         outgoing: list[tuple[str, object, list[str] | str]] = []
         queue_moved = False
-        for change in changes:
+        for shaped, change in enumerate(changes, start=1):
             consultation = loaded.get(change.consultation_id)
             if consultation is None:
                 continue
+            if shaped % YIELD_EVERY == 0:
+                self._server.sleep(0)  # hundreds at once (a sweep): let others in between
             payload = consultation_payload(consultation, queue)
             outgoing.append(("consultation:update", payload,
                              consultation_rooms(consultation, change.previous_doctor_id)))

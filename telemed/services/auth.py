@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from telemed.concurrency import run_blocking
-from telemed.db import write_transaction
+from telemed.db import end_read_transaction, write_transaction
 from telemed.errors import Unauthenticated
 from telemed.extensions import db
 from telemed.models import User
@@ -38,15 +38,20 @@ def _verify(password_hash: str, password: str) -> bool:
 def authenticate(username: str, password: str, ip: str | None = None) -> User:
     """The active user with these credentials; Unauthenticated (and an audit row) otherwise."""
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
-    matches = run_blocking(_verify, user.password_hash if user else _DUMMY_HASH, password)
+    stored = user.password_hash if user else _DUMMY_HASH
+    # No pooled connection is held while the hash is checked (tens of milliseconds, and a queue
+    # of them during a burst of logins): other requests must not wait for a connection meanwhile.
+    end_read_transaction(db.session)
+    matches = run_blocking(_verify, stored, password)
     verified = matches and user is not None and user.active
+    upgraded = hash_password(password) if verified and _hasher.check_needs_rehash(stored) else None
     with write_transaction(db.session) as session:
         if not verified:
             audit.record(session, user, "login_failed", ip=ip, username=username[:80])
         else:
             audit.record(session, user, "login", ip=ip)
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
+            if upgraded:
+                session.get(User, user.id).password_hash = upgraded
     if not verified:
         raise Unauthenticated(_("Wrong username or password, or the account is deactivated."),
                               audited=True)

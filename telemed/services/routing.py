@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
-from telemed.models import Consultation, Presence
+from telemed.models import Consultation, ConsultationEvent, Presence
 from telemed.models.consultation import MAX_ESCALATION_LEVEL
 from telemed.models.vocabulary import PRIORITIES, raise_priority
 from telemed.services import events, presence
@@ -56,10 +56,15 @@ def escalate_overdue() -> list:
                 .returning(Consultation.id, Consultation.escalation_level, Consultation.queued_at)
                 .execution_options(synchronize_session=False)
             ).all()
-            for consultation_id, level, queued_at in rows:
-                log_event(session, consultation_id, None, "escalated", level=level,
-                          effective_priority=raise_priority(priority, 1),
-                          waited_s=int((now - queued_at).total_seconds()))
+            if not rows:
+                continue
+            # The event log rows in one INSERT, however many were due.
+            session.execute(insert(ConsultationEvent), [
+                dict(consultation_id=consultation_id, actor_id=None, kind="escalated", created_at=now,
+                     payload=dict(level=level, effective_priority=raise_priority(priority, 1),
+                                  waited_s=int((now - queued_at).total_seconds())))
+                for consultation_id, level, queued_at in rows])
+            for consultation_id, _level, _queued_at in rows:
                 events.record(session, ConsultationChanged(consultation_id))
                 escalated.append(consultation_id)
     return escalated

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from telemed.db import write_transaction
+from telemed.db import end_read_transaction, write_transaction
 from telemed.errors import Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import District, Facility, User
@@ -32,6 +32,7 @@ def create_user(data: dict, actor: User | None = None) -> User:
     errors = _check_account(role, facility_id, data.get("specialties"))
     if errors:
         raise ValidationFailed(_("The account was not created."), errors)
+    end_read_transaction(db.session)  # no pooled connection held while hashing
     user = User(
         username=data["username"].lower(), full_name=data["full_name"], role=role,
         profession=data["profession"], facility_id=facility_id,
@@ -86,11 +87,13 @@ def update_user(actor: User, user_id: int, changes: dict) -> User:
     errors = _check_account(role, facility_id, specialties)
     if errors:
         raise ValidationFailed(_("The account was not changed."), errors)
+    end_read_transaction(db.session)  # no pooled connection held while hashing
+    new_hash = hash_password(changes["password"]) if "password" in changes else None
     with write_transaction(db.session) as session:
         user = session.get(User, user_id)
         for key, value in changes.items():
             if key == "password":
-                user.password_hash = hash_password(value)
+                user.password_hash = new_hash
             else:
                 setattr(user, key, value)
         if role != "doctor":
