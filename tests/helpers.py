@@ -90,13 +90,14 @@ def counting_emits(monkeypatch):
     monkeypatch.setattr(socketio, "emit", original)
 
 
-def add_racing_doctors(app, district, password_hash, count: int) -> list[tuple[int, str]]:
-    """`count` general doctors, all eligible for the same request: [(id, username), ...]."""
+def add_doctors(app, district, password_hash, count: int, prefix: str = "racer"
+                ) -> list[tuple[int, str]]:
+    """`count` general doctors at the hub, all eligible for the same requests: [(id, username)]."""
     from telemed.extensions import db
     from telemed.models import User
 
     with app.app_context():
-        doctors = [User(username=f"racer{i:02d}", full_name=f"Racer {i}", role="doctor",
+        doctors = [User(username=f"{prefix}{i:02d}", full_name=f"{prefix.title()} {i}", role="doctor",
                         profession="doctor", facility_id=district.hub.id, specialties=["general"],
                         password_hash=password_hash) for i in range(count)]
         db.session.add_all(doctors)

@@ -3,7 +3,7 @@ import multiprocessing
 
 import pytest
 
-from tests.helpers import add_racing_doctors, claim_outcome, consultation_body, race
+from tests.helpers import add_doctors, claim_outcome, consultation_body, race
 
 RACERS = 24
 
@@ -11,7 +11,7 @@ RACERS = 24
 @pytest.fixture
 def racing_doctors(app, district, password_hash):
     """RACERS general doctors, all eligible for the same request."""
-    return add_racing_doctors(app, district, password_hash, RACERS)
+    return add_doctors(app, district, password_hash, RACERS)
 
 
 @pytest.mark.e2e

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.helpers import add_racing_doctors, claim_outcome, consultation_body, race
+from tests.helpers import add_doctors, claim_outcome, consultation_body, race
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -148,7 +148,7 @@ def test_long_polling_through_nginx_stays_on_one_process(cluster, district):
 
 @pytest.fixture
 def racing_doctors(app, district, password_hash):
-    return [name for _, name in add_racing_doctors(app, district, password_hash, RACERS)]
+    return [name for _, name in add_doctors(app, district, password_hash, RACERS)]
 
 
 def test_claim_race_across_both_processes_through_nginx(app, cluster, racing_doctors):

@@ -7,6 +7,7 @@ import pytest
 
 from telemed.extensions import socketio
 from tests.helpers import (
+    add_doctors,
     add_facilities,
     add_waiting_requests,
     consultation_body,
@@ -153,23 +154,19 @@ def _dead_process_leaves(app, district, password_hash, count):
 
     from telemed.db import utcnow
     from telemed.extensions import db
-    from telemed.models import Presence, PresenceConnection, User
+    from telemed.models import Presence, PresenceConnection
 
     long_ago = utcnow() - timedelta(minutes=10)
+    ids = [doctor_id for doctor_id, _ in add_doctors(app, district, password_hash, count,
+                                                      prefix=f"shift{count}-")]
     with app.app_context():
-        doctors = [User(username=f"shift{count}-{i}", full_name=f"Shift {i}", role="doctor",
-                        profession="doctor", facility_id=district.hub.id, specialties=["general"],
-                        password_hash=password_hash) for i in range(count)]
-        db.session.add_all(doctors)
-        db.session.flush()
-        for doctor in doctors:
-            db.session.add(Presence(user_id=doctor.id, status="available", chosen_status="available"))
-            db.session.add(PresenceConnection(sid=f"dead-{doctor.id}", user_id=doctor.id,
+        for doctor_id in ids:
+            db.session.add(Presence(user_id=doctor_id, status="available", chosen_status="available"))
+            db.session.add(PresenceConnection(sid=f"dead-{doctor_id}", user_id=doctor_id,
                                               server_id="dead-process", seen_at=long_ago))
         db.session.commit()
-        ids = [d.id for d in doctors]
         db.session.remove()
-        return ids
+    return ids
 
 
 def test_presence_expiry_after_a_crash_is_set_based(app, district, password_hash, monkeypatch):
