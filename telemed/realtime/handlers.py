@@ -7,7 +7,7 @@ from flask import current_app, request, session
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, join_room
+from flask_socketio import ConnectionRefusedError, disconnect, join_room
 from marshmallow import Schema
 
 from telemed.errors import RateLimited, ServiceError, Unauthenticated
@@ -46,6 +46,8 @@ def action(event: str, schema: Schema | None = None):
             if not limits.allow(request.sid, event):
                 # Refused before any work, without even loading the user (the language was noted
                 # at connect): a flooding client costs a counter, nothing else.
+                if limits.flooding(request.sid):
+                    disconnect()
                 with force_locale(session.get(LOCALE_KEY)):
                     message = _("Too many events from this connection; wait a moment.")
                 return {"ok": False, "error": RateLimited(message).to_dict()}

@@ -188,3 +188,21 @@ def test_presence_expiry_after_a_crash_is_set_based(app, district, password_hash
         costs.append(statements[0])
         assert [e for e, _ in emitted].count("presence:update") == count
     assert costs[0] == costs[1]                      # the same statements for 2 or 100
+
+
+def test_a_connection_that_keeps_flooding_after_refusals_is_cut_off(app, login, district, monkeypatch):
+    monkeypatch.setattr(app.config["TELEMED"], "socket_rate_limit", "5 per 10 seconds")
+    flooder = socketio.test_client(app, flask_test_client=login(district.doctor).http)
+    neighbour = socketio.test_client(app, flask_test_client=login(district.doctor2).http)
+    answers = []
+    for _ in range(40):
+        if not flooder.is_connected():
+            break
+        answers.append(flooder.emit("presence:set", {"status": "away"}, callback=True))
+    # Five served, five refused as rate_limited, then the connection is closed.
+    assert [a["ok"] for a in answers[:5]] == [True] * 5
+    assert {a["error"]["code"] for a in answers[5:] if a} == {"rate_limited"}
+    assert not flooder.is_connected()
+    assert len(answers) <= 11
+    assert neighbour.emit("queue:sync", {}, callback=True) == {"ok": True}
+    neighbour.disconnect()
