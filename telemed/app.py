@@ -1,7 +1,7 @@
 """Application assembly: extensions, blueprints, error handlers and commands."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from telemed.config import REPOSITORY_ROOT, Settings
@@ -76,7 +76,7 @@ def _select_locale() -> str:
 
 @login_manager.user_loader
 def _load_user(user_id: str):
-    from telemed.models import User
+    from telemed.services import logins
+    from telemed.sessions import LOGIN_KEY
 
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    return logins.user_of(session.get(LOGIN_KEY), int(user_id))

@@ -83,6 +83,8 @@ class Settings:
     allowed_origins: list[str] = field(default_factory=list)
     trusted_proxies: int = 0
     timezone: str = "Asia/Almaty"
+    session_idle_s: int = 12 * 3600
+    session_max_s: int = 7 * 24 * 3600
     testing: bool = False
 
     @classmethod
@@ -124,6 +126,8 @@ class Settings:
             login_rate_limit=_rate_env("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
             trusted_proxies=_int_env("TELEMED_TRUSTED_PROXIES", 0),
+            session_idle_s=max(_int_env("TELEMED_SESSION_IDLE_S", 12 * 3600), 60),
+            session_max_s=max(_int_env("TELEMED_SESSION_MAX_S", 7 * 24 * 3600), 60),
             allowed_origins=[
                 o.strip() for o in os.environ.get("TELEMED_ALLOWED_ORIGINS", "").split(",") if o.strip()
             ],

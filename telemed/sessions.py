@@ -1,12 +1,11 @@
 """Beginning and ending a browser session, shared by the API and the login page.
 
-Each login gets its own id, kept in the session cookie; its Socket.IO connections join the room
+Each login is a server-side row (services/logins.py) whose id the session cookie carries; it is
+checked on every request and socket event. Its Socket.IO connections join the room
 `login:<id>` and are recorded with it, so logging out cuts exactly that browser's live connections,
 on whichever server process holds them, and no other device's.
 """
 from __future__ import annotations
-
-import uuid
 
 from flask import session
 from flask_login import login_user, logout_user
@@ -17,10 +16,11 @@ from telemed.services import auth
 LOGIN_KEY = "login_id"
 
 
-def begin(user: User) -> None:
-    """Log the user in and give this browser session its own id."""
+def begin(user: User, login_id: str) -> None:
+    """Log the user in; the cookie carries the id of their server-side login."""
+    session.clear()  # nothing of an earlier session (its CSRF token included) carries over
     login_user(user)
-    session[LOGIN_KEY] = uuid.uuid4().hex
+    session[LOGIN_KEY] = login_id
 
 
 def end(user: User, ip: str | None) -> None:

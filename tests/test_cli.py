@@ -38,7 +38,7 @@ def test_demo_district_matches_the_design(app, app_ctx):
     for username, password in [("admin", "demo-admin"), ("doctor1", "demo-doctor"),
                                ("doctor2", "demo-doctor"), ("cardiologist1", "demo-doctor"),
                                ("feldsher1", "demo-feldsher"), ("feldsher2", "demo-feldsher")]:
-        assert authenticate(username, password).username == username
+        assert authenticate(username, password)[0].username == username
     by_name = {u.username: u for u in db.session.scalars(sa.select(User))}
     assert by_name["feldsher1"].facility.village == "Talapker"
     assert by_name["feldsher2"].facility.village == "Kyzylzhar"

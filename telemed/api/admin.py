@@ -25,6 +25,7 @@ from telemed.schemas.report import AuditEntrySchema, AuditQuerySchema, ReportQue
 from telemed.schemas.staff import UserCreateSchema, UserFilterSchema, UserPatchSchema
 from telemed.services import audit_log, certifications, coverage, exports, reports, staff
 from telemed.services.representation import user_payload
+from telemed.sessions import current_login_id
 
 # ---------------------------------------------------------------------------- staff
 
@@ -57,7 +58,7 @@ def get_user(user_id: int):
 @roles_required("admin")
 def update_user(user_id: int):
     """Change a staff account; deactivate with active=false."""
-    user = staff.update_user(current_user, user_id, json_body())
+    user = staff.update_user(current_user, user_id, json_body(), keep_login=current_login_id())
     return jsonify(user_payload(user))
 
 

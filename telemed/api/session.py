@@ -23,8 +23,8 @@ def _session_payload():
 def log_in():
     """Log in with a username and password; answers the user and a CSRF token."""
     data = json_body()
-    user = auth.authenticate(data["username"], data["password"], ip=request.remote_addr)
-    sessions.begin(user)
+    user, login_id = auth.authenticate(data["username"], data["password"], ip=request.remote_addr)
+    sessions.begin(user, login_id)
     return _session_payload()
 
 

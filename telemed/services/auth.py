@@ -11,8 +11,7 @@ from telemed.db import end_read_transaction, write_transaction
 from telemed.errors import Unauthenticated
 from telemed.extensions import db
 from telemed.models import User
-from telemed.services import audit, events, presence
-from telemed.services.events import SessionEnded
+from telemed.services import audit, logins
 
 # argon2id with OWASP's first recommended configuration (Password Storage Cheat Sheet: 19 MiB,
 # 2 passes, 1 lane). One lane matters here: argon2-cffi's default of four lanes takes four cores
@@ -35,8 +34,9 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(username: str, password: str, ip: str | None = None) -> User:
-    """The active user with these credentials; Unauthenticated (and an audit row) otherwise."""
+def authenticate(username: str, password: str, ip: str | None = None) -> tuple[User, str]:
+    """The active user with these credentials and a new login for them; Unauthenticated (and an
+    audit row) otherwise."""
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
     stored = user.password_hash if user else _DUMMY_HASH
     # No pooled connection is held while the hash is checked (tens of milliseconds, and a queue
@@ -50,12 +50,13 @@ def authenticate(username: str, password: str, ip: str | None = None) -> User:
             audit.record(session, user, "login_failed", ip=ip, username=username[:80])
         else:
             audit.record(session, user, "login", ip=ip)
+            login_id = logins.begin(session, user, ip)
             if upgraded:
                 session.get(User, user.id).password_hash = upgraded
     if not verified:
         raise Unauthenticated(_("Wrong username or password, or the account is deactivated."),
                               audited=True)
-    return user
+    return user, login_id
 
 
 def record_logout(user: User, login_id: str | None, ip: str | None = None) -> None:
@@ -63,4 +64,4 @@ def record_logout(user: User, login_id: str | None, ip: str | None = None) -> No
     with write_transaction(db.session) as session:
         audit.record(session, user, "logout", ip=ip)
         if login_id:
-            events.record(session, SessionEnded(login_id, presence.login_connections(session, login_id)))
+            logins.end_in(session, "logout", login_id=login_id)

@@ -9,7 +9,7 @@ from telemed.db import end_read_transaction, write_transaction
 from telemed.errors import Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import District, Facility, User
-from telemed.services import audit
+from telemed.services import audit, logins
 from telemed.services.auth import hash_password
 
 
@@ -74,8 +74,10 @@ def list_users(filters: dict) -> tuple[list[User], int]:
     return users, total
 
 
-def update_user(actor: User, user_id: int, changes: dict) -> User:
-    """Change an account (deactivate with active=false; a new password is hashed)."""
+def update_user(actor: User, user_id: int, changes: dict, keep_login: str | None = None) -> User:
+    """Change an account (deactivate with active=false; a new password is hashed). Deactivation,
+    a new password, or a new role or facility ends the account's logins at once (but
+    `keep_login`, the actor's own, when they change their own password)."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(_("No such staff member."))
@@ -87,6 +89,9 @@ def update_user(actor: User, user_id: int, changes: dict) -> User:
     errors = _check_account(role, facility_id, specialties)
     if errors:
         raise ValidationFailed(_("The account was not changed."), errors)
+    changed = {key: value for key, value in changes.items()
+               if key == "password" or getattr(user, key) != value}
+    end_reason = logins.reason_to_end(changed)
     end_read_transaction(db.session)  # no pooled connection held while hashing
     new_hash = hash_password(changes["password"]) if "password" in changes else None
     with write_transaction(db.session) as session:
@@ -100,6 +105,9 @@ def update_user(actor: User, user_id: int, changes: dict) -> User:
             user.specialties = []
         audit.record(session, actor, "user_changed", object_type="user", object_id=user_id,
                      fields=sorted(changes))
+        if end_reason:
+            logins.end_in(session, end_reason, user_id=user_id,
+                          keep=keep_login if user_id == actor.id else None)
     return user
 
 

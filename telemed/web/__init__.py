@@ -57,12 +57,12 @@ def login():
     error = None
     if request.method == "POST":
         try:
-            user = auth.authenticate(request.form.get("username", ""),
+            user, login_id = auth.authenticate(request.form.get("username", ""),
                                      request.form.get("password", ""), ip=request.remote_addr)
         except ServiceError as exc:
             error = exc.message
         else:
-            sessions.begin(user)
+            sessions.begin(user, login_id)
             target = request.args.get("next", "")
             # Only ever follow a local path, never another site.
             if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:

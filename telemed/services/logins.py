@@ -1,0 +1,95 @@
+"""Logins: each browser session is a server-side row, checked on every request and socket event.
+
+The signed session cookie carries only the login's id. Logging out, deactivating the account,
+resetting its password or changing its role or facility ends the row at once, and the end is
+published (SessionEnded) so the login's open sockets are closed on every server process. A login
+also ends after TELEMED_SESSION_IDLE_S without a request and TELEMED_SESSION_MAX_S after it began.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from telemed.db import utcnow, write_transaction
+from telemed.extensions import db
+from telemed.models import Login, User
+from telemed.services import events, presence
+from telemed.services.events import SessionEnded
+
+# How stale `seen_at` may get before a request refreshes it: one write a minute, not per request.
+TOUCH_EVERY = timedelta(seconds=60)
+# Changes to an account after which its logins must start again (they change what it may see).
+ENDING_CHANGES = {"active": "deactivated", "password": "password_reset", "role": "role_changed",
+                  "facility_id": "facility_changed"}
+
+
+def begin(session: Session, user: User, ip: str | None) -> str:
+    """A new login for this user (in the caller's transaction); its id goes into the cookie."""
+    login_id = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(Login(id=login_id, user_id=user.id, created_at=now, seen_at=now,
+                      ip=(ip or "")[:64] or None))
+    return login_id
+
+
+def user_of(login_id: str | None, user_id: int) -> User | None:
+    """The active user of a login that is still open; None (and the login ended) otherwise."""
+    if not login_id:
+        return None
+    row = db.session.execute(
+        select(User, Login.created_at, Login.seen_at).join(Login, Login.user_id == User.id)
+        .where(Login.id == login_id, User.id == user_id, Login.ended_at.is_(None), User.active)
+    ).one_or_none()
+    if row is None:
+        return None
+    user, created_at, seen_at = row
+    settings = current_app.config["TELEMED"]
+    now = utcnow()
+    if now - seen_at > timedelta(seconds=settings.session_idle_s):
+        end(login_id=login_id, reason="idle")
+        return None
+    if now - created_at > timedelta(seconds=settings.session_max_s):
+        end(login_id=login_id, reason="expired")
+        return None
+    if now - seen_at > TOUCH_EVERY:
+        with write_transaction(db.session) as session:
+            session.execute(update(Login).where(Login.id == login_id).values(seen_at=now))
+    return user
+
+
+def end_in(session: Session, reason: str, *, login_id: str | None = None,
+           user_id: int | None = None, keep: str | None = None) -> list[str]:
+    """End one login, or every open login of a user but `keep`, in the caller's transaction; each
+    ended login's connections are closed once it commits."""
+    conditions = [Login.ended_at.is_(None)]
+    if login_id is not None:
+        conditions.append(Login.id == login_id)
+    if user_id is not None:
+        conditions.append(Login.user_id == user_id)
+    if keep is not None:
+        conditions.append(Login.id != keep)
+    ended = session.scalars(
+        update(Login).where(*conditions).values(ended_at=utcnow(), end_reason=reason)
+        .returning(Login.id).execution_options(synchronize_session=False)
+    ).all()
+    for ended_id in ended:
+        events.record(session, SessionEnded(ended_id, presence.login_connections(session, ended_id)))
+    return list(ended)
+
+
+def end(reason: str, *, login_id: str | None = None, user_id: int | None = None) -> list[str]:
+    """End logins in a transaction of their own (see `end_in`)."""
+    with write_transaction(db.session) as session:
+        return end_in(session, reason, login_id=login_id, user_id=user_id)
+
+
+def reason_to_end(changes: dict) -> str | None:
+    """Why an account change must end its logins, if it must."""
+    for key, reason in ENDING_CHANGES.items():
+        if key in changes and not (key == "active" and changes[key]):
+            return reason
+    return None

@@ -1,0 +1,119 @@
+"""Sessions that really end: a server-side login row, checked on every request and socket event."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from telemed.extensions import db, socketio
+from tests.helpers import PASSWORD, ApiClient, consultation_body
+
+
+def _replay(app, client: ApiClient) -> ApiClient:
+    """Another browser holding a copy of this client's session cookie (and its CSRF token)."""
+    thief = ApiClient(app)
+    thief.http.set_cookie("session", client.http.get_cookie("session").value)
+    thief.csrf_token = client.csrf_token
+    return thief
+
+
+def _events(sock, name):
+    return [e["args"][0] for e in sock.get_received() if e["name"] == name]
+
+
+def test_a_cookie_saved_before_logout_is_refused_over_http_and_sockets(app, login, district):
+    doctor = login(district.doctor)
+    copy = _replay(app, doctor)
+    assert copy.get("/queue").status_code == 200            # the copy works while the login lives
+    assert doctor.delete("/session").status_code == 204
+    answer = copy.get("/queue")
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "unauthenticated"
+    assert copy.post(f"/consultations/{'0' * 8}-0000-0000-0000-{'0' * 12}/accept").status_code == 401
+    sock = socketio.test_client(app, flask_test_client=copy.http)
+    assert not sock.is_connected()                          # a new socket with it is refused
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"password": "a new long passphrase 9"},
+                                    {"role": "admin"}])
+def test_an_account_change_ends_its_logins_and_closes_its_sockets(app, login, district, change):
+    doctor = login(district.doctor)
+    copy = _replay(app, doctor)
+    sock = socketio.test_client(app, flask_test_client=doctor.http)
+    sock.get_received()
+    admin = login(district.admin)
+    assert admin.http.patch(f"/api/v1/users/{district.doctor.id}", json=change,
+                            headers={"X-CSRFToken": admin.csrf_token}).status_code == 200
+    assert not sock.is_connected()                          # closed by the server
+    assert doctor.get("/queue").status_code == 401
+    assert copy.get("/queue").status_code == 401
+
+
+def test_a_feldsher_moved_to_another_post_stops_hearing_the_old_one(app, login, district):
+    nurse = login(district.feldsher_b)
+    sock = socketio.test_client(app, flask_test_client=nurse.http)
+    admin = login(district.admin)
+    assert admin.http.patch(f"/api/v1/users/{district.feldsher_b.id}",
+                            json={"facility_id": district.post_a.id},
+                            headers={"X-CSRFToken": admin.csrf_token}).status_code == 200
+    assert not sock.is_connected()
+    # Whatever happens at the old post afterwards reaches nobody through that login.
+    login(district.feldsher_a).post("/consultations", json=consultation_body())
+    assert nurse.get("/consultations").status_code == 401
+
+
+def test_an_admin_changing_their_own_password_keeps_this_login_and_ends_the_others(app, district):
+    here, elsewhere = ApiClient(app, "admin_z"), ApiClient(app, "admin_z")
+    assert here.http.patch(f"/api/v1/users/{district.admin.id}",
+                           json={"password": "another long passphrase 7"},
+                           headers={"X-CSRFToken": here.csrf_token}).status_code == 200
+    assert here.get("/session").status_code == 200
+    assert elsewhere.get("/session").status_code == 401
+
+
+def test_an_idle_login_and_a_too_old_login_end(app, login, district, monkeypatch):
+    from telemed.db import utcnow
+    from telemed.models import Login
+
+    doctor = login(district.doctor)
+    settings = app.config["TELEMED"]
+    with app.app_context():
+        db.session.execute(sa.update(Login).values(
+            seen_at=utcnow() - timedelta(seconds=settings.session_idle_s + 5)))
+        db.session.commit()
+    assert doctor.get("/session").status_code == 401
+    fresh = login(district.doctor)
+    with app.app_context():
+        db.session.execute(sa.update(Login).where(Login.ended_at.is_(None)).values(
+            created_at=utcnow() - timedelta(seconds=settings.session_max_s + 5)))
+        db.session.commit()
+    assert fresh.get("/session").status_code == 401
+    with app.app_context():
+        reasons = sorted(db.session.scalars(sa.select(Login.end_reason)))
+    assert reasons == ["expired", "idle"]
+
+
+def test_logging_in_rotates_the_csrf_token(app, district):
+    import re
+
+    client = ApiClient(app)
+    page = client.http.get("/login").get_data(as_text=True)     # an anonymous session's token
+    before = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = client.http.post("/api/v1/session", json={"username": "doctor_g", "password": PASSWORD})
+    after = answer.get_json()["csrf_token"]
+    assert after != before
+    # The token planted before the login no longer passes.
+    planted = client.http.post("/api/v1/consultations", json=consultation_body(),
+                               headers={"X-CSRFToken": before})
+    assert planted.status_code == 400
+
+
+def test_logout_leaves_no_ghost_doctor(app, login, district):
+    from telemed.services import presence
+
+    doctor = login(district.doctor)
+    sock = socketio.test_client(app, flask_test_client=doctor.http)
+    with app.app_context():
+        assert presence.status_of(district.doctor.id) == "available"
+    assert doctor.delete("/session").status_code == 204
+    assert not sock.is_connected()
+    with app.app_context():
+        assert presence.status_of(district.doctor.id) == "offline"   # and the grace clock runs
