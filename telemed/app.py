@@ -6,6 +6,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
+from telemed.errorhandlers import refuse_malformed_forms, register_error_handlers
 from telemed.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
 
 
@@ -30,6 +31,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(REPOSITORY_ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)
+    refuse_malformed_forms(app)  # before CSRFProtect's own check reads the form
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
@@ -49,7 +51,6 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     from telemed.api.common import DatabaseIntConverter
     from telemed.api.routes import bp as api_bp
     from telemed.cli import register_commands
-    from telemed.errorhandlers import register_error_handlers
     from telemed.realtime import handlers  # noqa: F401  (registers the Socket.IO handlers)
     from telemed.realtime.notifier import notifier
     from telemed.web import bp as web_bp

@@ -12,6 +12,7 @@ from telemed.api.common import error_response
 from telemed.errors import (
     BadRequest,
     Forbidden,
+    InternalError,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -39,6 +40,17 @@ def _respond(error: ServiceError):
     return render_template("error.html", error=error), error.status
 
 
+def refuse_malformed_forms(app: Flask) -> None:
+    """Refuse a multipart form with a nameless part before anything reads it (register this
+    before CSRFProtect: Flask-WTF's check would otherwise fail on it with a 500)."""
+
+    @app.before_request
+    def _nameless_parts():
+        if request.mimetype == "multipart/form-data" and (
+                {None, ""} & set(request.form.keys()) or {None, ""} & set(request.files.keys())):
+            raise BadRequest(_("Every part of a multipart form needs a name."))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers that turn exceptions into DESIGN.md's error answers."""
 
@@ -60,6 +72,8 @@ def register_error_handlers(app: Flask) -> None:
         if kind is None:
             if error.code == 405:
                 return _respond(_MethodNotAllowed(_("This method is not allowed here.")))
+            if error.code >= 500:
+                return _internal_error(error)
             return error
         messages = {
             400: _("The request is malformed."),
@@ -70,6 +84,16 @@ def register_error_handlers(app: Flask) -> None:
             429: _("Too many requests."),
         }
         return _respond(kind(messages[error.code]))
+
+    @app.errorhandler(Exception)
+    def _internal_error(error: Exception):
+        # A bug, not a refusal: logged with its traceback, answered in the error shape (no detail).
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        failure = InternalError(_("Something went wrong on the server; nothing was saved."))
+        if _wants_json():
+            return error_response(failure)
+        return render_template("error.html", error=failure), failure.status
 
     @login_manager.unauthorized_handler
     def _unauthorized():

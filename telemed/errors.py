@@ -56,3 +56,7 @@ class ValidationFailed(ServiceError):
 
 class RateLimited(ServiceError):
     status, code = 429, "rate_limited"
+
+
+class InternalError(ServiceError):
+    status, code = 500, "internal_error"

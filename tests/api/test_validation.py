@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from telemed.services.clinical_codes import iin_check_digit, parse_iin
-from tests.helpers import close_body, consultation_body, row_counts
+from tests.helpers import ApiClient, close_body, consultation_body, row_counts
 
 
 def make_iin(born: date, sex: str, serial: str = "0001") -> str:
@@ -205,3 +205,32 @@ def test_an_id_beyond_the_database_in_a_path_is_a_404(app, login, district, meth
     assert answer.status_code == 404
     assert answer.get_json()["error"]["code"] == "not_found"
     assert row_counts(app) == before
+
+
+NAMELESS_PART = b"--B\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--B--\r\n"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/session", "/api/v1/consultations",
+                                  "/api/v1/certifications/import"])
+def test_a_multipart_part_without_a_name_is_a_400_for_anyone(app, login, district, path):
+    for client in (ApiClient(app), login(district.admin)):
+        before = row_counts(app)
+        answer = client.http.post(path, data=NAMELESS_PART,
+                                  headers={"Content-Type": "multipart/form-data; boundary=B",
+                                           **client._headers()})
+        assert answer.status_code == 400
+        assert answer.get_json()["error"]["code"] == "bad_request"
+        assert row_counts(app) == before
+
+
+def test_an_unexpected_failure_is_a_500_in_the_error_shape(app, login, district, monkeypatch):
+    from telemed.services import staff
+
+    def broken():
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(staff, "list_districts", broken)
+    answer = login(district.admin).get("/districts")
+    assert answer.status_code == 500
+    assert answer.get_json()["error"]["code"] == "internal_error"
+    assert "a bug" not in answer.get_data(as_text=True)
