@@ -1,6 +1,4 @@
 """Staff, facilities, certifications, roster import, coverage reports and exports."""
-import csv
-import io
 from datetime import date
 
 from flask import Response, jsonify, request, stream_with_context
@@ -23,7 +21,7 @@ from telemed.schemas.consultation import ReasonSchema
 from telemed.schemas.facility import FacilityCreateSchema, FacilityPatchSchema, FacilitySchema
 from telemed.schemas.report import AuditEntrySchema, AuditQuerySchema, ReportQuerySchema
 from telemed.schemas.staff import UserCreateSchema, UserFilterSchema, UserPatchSchema
-from telemed.services import audit_log, certifications, coverage, exports, reports, staff
+from telemed.services import audit_log, certifications, coverage, csv_export, exports, reports, staff
 from telemed.services.representation import user_payload
 from telemed.sessions import current_login_id
 
@@ -256,12 +254,9 @@ def training_export():
     """Who to send to training next, as CSV."""
     args = query_args()
     needs = coverage.training_needs(args["as_of"], args["district_id"])
-    buffer = io.StringIO()
     columns = ["username", "full_name", "profession", "facility", "type", "status", "expires_on"]
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(needs)
-    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+    text = "".join(csv_export.stream(columns, ([need[c] for c in columns] for need in needs)))
+    return Response(text, mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename=training-{args['as_of'].isoformat()}.csv"})
 
 

