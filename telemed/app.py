@@ -7,7 +7,22 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
 from telemed.errorhandlers import refuse_malformed_forms, register_error_handlers
-from telemed.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+from telemed.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio, talisman
+
+
+# No inline script or style, nothing from elsewhere, and no page may frame ours (the claim and close
+# buttons must not be clickjacked). Socket.IO connects to the same origin ('self' covers ws/wss).
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data: blob:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
 
 
 def build_app(config: Settings | dict | None = None) -> Flask:
@@ -36,6 +51,17 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
     login_manager.init_app(app)
+    talisman.init_app(
+        app,
+        # HTTPS is nginx's to enforce (it terminates TLS); in production the cookies are Secure
+        # and HSTS is sent on every HTTPS answer.
+        force_https=False,
+        strict_transport_security=settings.production,
+        session_cookie_secure=settings.production,
+        frame_options="DENY",
+        referrer_policy="same-origin",
+        content_security_policy=CONTENT_SECURITY_POLICY,
+    )
     login_manager.login_view = "web.login"
     login_manager.login_message = None
     socketio.init_app(

@@ -86,6 +86,7 @@ class Settings:
     session_idle_s: int = 12 * 3600
     session_max_s: int = 7 * 24 * 3600
     testing: bool = False
+    production: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -126,6 +127,7 @@ class Settings:
             login_rate_limit=_rate_env("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
             trusted_proxies=_int_env("TELEMED_TRUSTED_PROXIES", 0),
+            production=os.environ.get("TELEMED_ENV") == "production",
             session_idle_s=max(_int_env("TELEMED_SESSION_IDLE_S", 12 * 3600), 60),
             session_max_s=max(_int_env("TELEMED_SESSION_MAX_S", 7 * 24 * 3600), 60),
             allowed_origins=[

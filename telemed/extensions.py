@@ -7,6 +7,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
@@ -21,6 +22,7 @@ socketio = SocketIO()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+talisman = Talisman()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

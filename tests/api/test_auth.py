@@ -127,3 +127,35 @@ def test_refused_access_is_audited(app, login, district):
 def test_healthz(app):
     response = app.test_client().get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_every_answer_carries_the_security_headers(app, login, district):
+    page = ApiClient(app).http.get("/login")
+    api = login(district.doctor).get("/queue")
+    for answer in (page, api):
+        policy = answer.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_production_cookies_are_secure_and_https_answers_carry_hsts(tmp_path):
+    import subprocess
+    import sys
+
+    # A production app of its own, in a subprocess (a second app here would rebind Socket.IO).
+    probe = (
+        "from telemed import create_app\n"
+        "app = create_app({'database_url': 'sqlite:///" + str(tmp_path / "p.db") + "',"
+        " 'secret_key': 'k', 'production': True})\n"
+        "client = app.test_client()\n"
+        "answer = client.get('/login', base_url='https://telemed.example')\n"
+        "print(app.config['SESSION_COOKIE_SECURE'], 'max-age' in answer.headers.get("
+        "'Strict-Transport-Security', ''))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env={"TELEMED_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.split() == ["True", "True"]

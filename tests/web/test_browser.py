@@ -3,6 +3,8 @@ import os
 import re
 from pathlib import Path
 
+import time
+
 import pytest
 
 from tests.helpers import IN_CI, PASSWORD, consultation_body
@@ -28,15 +30,28 @@ def browser():
         browser.close()
 
 
+def wait_until(page, expression: str, timeout_s: float = 15):
+    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates
+    a string with eval, which the pages' Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s}s: {expression}")
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def open_as(browser, live_server, district):
-    """`open_as(username)` gives a page logged in through the login form."""
-    contexts = []
+    """`open_as(username)` gives a page logged in through the login form; at the end, no page may
+    have had anything refused by the Content-Security-Policy."""
+    contexts, refused = [], []
 
     def _open(username, server=None, password=PASSWORD):
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
         page.set_default_timeout(15000)
         page.goto(f"{(server or live_server).url}/login")
         page.fill("input[name=username]", username)
@@ -48,6 +63,7 @@ def open_as(browser, live_server, district):
     yield _open
     for context in contexts:
         context.close()
+    assert refused == []
 
 
 def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_path):
@@ -148,7 +164,7 @@ def test_new_offers_ring_only_for_available_doctors(open_as, live_server):
     doctor = open_as("doctor_g")
     post = live_server.session("feldsher_a")
     post.post("/consultations", json=consultation_body())
-    doctor.wait_for_function("document.title.startsWith('(1)')")
+    wait_until(doctor, "document.title.startsWith('(1)')")
     doctor.select_option("#presence", "away")
     doctor.wait_for_timeout(300)
     post.post("/consultations", json=consultation_body())
@@ -200,7 +216,7 @@ def test_dashboard_answers_which_posts_lack_bls_and_who_lapses_next(open_as, dem
     admin.fill("input[name=as_of]", "2026-06-01")
     admin.click("#coverage-form button[type=submit]")
     # 171 nurses + 52 doctors + 45 feldshers + 25 midwives held a valid BLS on that day
-    admin.wait_for_function("document.getElementById('coverage-summary').textContent.includes('BLS: 293')")
+    wait_until(admin, "document.getElementById('coverage-summary').textContent.includes('BLS: 293')")
     admin.screenshot(path=str(tmp_path / "coverage.png"), full_page=True)
     if os.environ.get("TELEMED_SCREENSHOTS"):
         admin.screenshot(path=os.path.join(os.environ["TELEMED_SCREENSHOTS"], "coverage.png"), full_page=True)
@@ -221,8 +237,8 @@ def test_roster_import_preview_then_import(open_as, district, tmp_path):
     admin.click("#preview")
     admin.wait_for_selector("#do-import:not([disabled])")
     admin.click("#do-import")
-    admin.wait_for_function("document.getElementById('import-summary').textContent.includes('create 1')")
-    admin.wait_for_function("document.getElementById('do-import').disabled")
+    wait_until(admin, "document.getElementById('import-summary').textContent.includes('create 1')")
+    wait_until(admin, "document.getElementById('do-import').disabled")
 
 
 def test_printable_summary_fits_one_page(open_as, live_server):
