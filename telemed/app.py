@@ -6,9 +6,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
-from telemed.errorhandlers import refuse_malformed_forms, register_error_handlers
+from telemed.errorhandlers import guard_request_bodies, register_error_handlers
 from telemed.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio, talisman
-
 
 # No inline script or style, nothing from elsewhere, and no page may frame ours (the claim and close
 # buttons must not be clickjacked). Socket.IO connects to the same origin ('self' covers ws/wss).
@@ -46,7 +45,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(REPOSITORY_ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)
-    refuse_malformed_forms(app)  # before CSRFProtect's own check reads the form
+    guard_request_bodies(app)  # before CSRFProtect's own check reads the body
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)

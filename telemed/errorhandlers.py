@@ -40,12 +40,16 @@ def _respond(error: ServiceError):
     return render_template("error.html", error=error), error.status
 
 
-def refuse_malformed_forms(app: Flask) -> None:
-    """Refuse a multipart form with a nameless part before anything reads it (register this
-    before CSRFProtect: Flask-WTF's check would otherwise fail on it with a 500)."""
+def guard_request_bodies(app: Flask) -> None:
+    """Apply a view's own body limit, and refuse a multipart form with a nameless part, before
+    anything reads the body (register this before CSRFProtect, whose check reads the form: under
+    the app-wide limit it refused every attachment over 1 MiB, and a nameless part made it 500)."""
 
     @app.before_request
-    def _nameless_parts():
+    def _guard_body():
+        view = app.view_functions.get(request.endpoint)
+        if getattr(view, "api_max_bytes", None):
+            request.max_content_length = view.api_max_bytes
         if request.mimetype == "multipart/form-data" and (
                 {None, ""} & set(request.form.keys()) or {None, ""} & set(request.files.keys())):
             raise BadRequest(_("Every part of a multipart form needs a name."))

@@ -19,11 +19,15 @@ def error_response(error: ServiceError):
 
 
 def accepts(body: type[Schema] | None = None, query: type[Schema] | None = None,
-            form: type[Schema] | None = None, files: tuple[str, ...] = ()):
+            form: type[Schema] | None = None, files: tuple[str, ...] = (),
+            max_bytes: int | None = None):
     """Declare what a view takes; json_body() and query_args() parse with exactly these schemas,
-    and the OpenAPI description is generated from them, so the two cannot drift apart."""
+    and the OpenAPI description is generated from them, so the two cannot drift apart.
+    `max_bytes` raises the request body limit for this view alone (enforced before anything,
+    the CSRF check included, reads the body)."""
     def decorator(view):
         view.api_body, view.api_query, view.api_form, view.api_files = body, query, form, files
+        view.api_max_bytes = max_bytes
         return view
     return decorator
 

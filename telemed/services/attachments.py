@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 
 from telemed.db import write_transaction
-from telemed.errors import NotFound, ValidationFailed
+from telemed.errors import NotFound, PayloadTooLarge, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Attachment, Consultation, Message, User
 from telemed.services import audit, events
@@ -44,8 +44,8 @@ def _validate(filename: str, claimed_type: str | None, data: bytes) -> str:
     if not data:
         raise ValidationFailed(_("The file is empty."), {"file": [_("The file is empty.")]})
     if len(data) > MAX_BYTES:
-        raise ValidationFailed(_("The file is larger than 5 MB."),
-                               {"file": [_("The file is larger than 5 MB.")]})
+        raise PayloadTooLarge(_("The file is larger than 5 MB."),
+                              {"file": [_("The file is larger than 5 MB.")]})
     actual = sniff(data)
     if actual is None:
         raise ValidationFailed(_("Only JPEG, PNG or PDF files can be sent."),

@@ -105,3 +105,24 @@ def test_missing_file_or_key_and_outsiders(app, login, district, active):
     assert no_key.status_code == 422 and "client_key" in no_key.get_json()["error"]["fields"]
     assert upload(login(district.feldsher_b), consultation_id, JPEG).status_code == 404
     assert upload(login(district.doctor2), consultation_id, JPEG).status_code in (403, 404)
+
+
+@pytest.mark.parametrize("size", [3 * 1024 * 1024, int(4.9 * 1024 * 1024)])
+def test_photos_up_to_the_documented_5_mb_are_taken(active, size):
+    consultation_id, feldsher, _doctor = active
+    photo = JPEG + b"\x00" * (size - len(JPEG))
+    answer = upload(feldsher, consultation_id, photo)
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["attachment"]["size_bytes"] == size
+
+
+def test_a_body_over_the_limit_is_a_413_in_the_error_shape(app, active):
+    consultation_id, feldsher, _doctor = active
+    before = row_counts(app)
+    answer = upload(feldsher, consultation_id, JPEG + b"\x00" * (6 * 1024 * 1024))
+    assert answer.status_code == 413
+    assert answer.get_json()["error"]["code"] == "payload_too_large"
+    # Everywhere else the limit stays at 1 MiB.
+    big = feldsher.post("/consultations", json=consultation_body(complaint="x" * (1024 * 1024 + 10)))
+    assert big.status_code == 413
+    assert row_counts(app) == before
