@@ -143,3 +143,15 @@ def validated(schema: Schema, data) -> dict:
         return schema.load(data)
     except ValidationError as exc:
         raise ValidationFailed(_("Some fields are not valid."), flatten_errors(exc.messages)) from exc
+
+
+def check_password(password: str | None, *personal: str | None) -> None:
+    """Refuse a password that is among the commonly used ones or guessable from the person's own
+    name (zxcvbn's estimate below 3 of 4: "safely unguessable" starts there)."""
+    if not password:
+        return
+    from zxcvbn import zxcvbn
+
+    if zxcvbn(password[:100], user_inputs=[p for p in personal if p])["score"] < 3:
+        raise ValidationError(_("This password is too easy to guess (common, a sequence or the "
+                                "person's own name); choose a longer phrase."), "password")

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from telemed.models.vocabulary import PRESENCE_STATUSES, PROFESSIONS, ROLES, SPECIALTIES
-from telemed.schemas.common import Int, PageSchema, RefSchema, StrictSchema, Text
+from telemed.schemas.common import Int, PageSchema, RefSchema, StrictSchema, Text, check_password
 
 
 class PresenceSchema(StrictSchema):
@@ -20,6 +20,10 @@ class UserCreateSchema(StrictSchema):
     facility_id = Int(allow_none=True, load_default=None)
     specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)), load_default=list)
     password = fields.String(required=True, validate=validate.Length(min=10, max=200))
+
+    @validates_schema
+    def _strong_password(self, data, **kwargs):
+        check_password(data.get("password"), data.get("username"), data.get("full_name"))
     locale = fields.String(load_default="en", validate=validate.OneOf(("en",)))
 
 
@@ -31,6 +35,10 @@ class UserPatchSchema(StrictSchema):
     specialties = fields.List(fields.String(validate=validate.OneOf(SPECIALTIES)))
     active = fields.Boolean(truthy={True}, falsy={False})
     password = fields.String(validate=validate.Length(min=10, max=200))
+
+    @validates_schema
+    def _strong_password(self, data, **kwargs):
+        check_password(data.get("password"), data.get("full_name"))
     locale = fields.String(validate=validate.OneOf(("en",)))
 
     @validates_schema

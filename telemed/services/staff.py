@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from telemed.db import end_read_transaction, write_transaction
-from telemed.errors import Forbidden, NotFound, ValidationFailed
+from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import District, Facility, User
 from telemed.services import audit, logins
@@ -83,6 +83,11 @@ def update_user(actor: User, user_id: int, changes: dict, keep_login: str | None
         raise NotFound(_("No such staff member."))
     if user.id == actor.id and changes.get("active") is False:
         raise Forbidden(_("You cannot deactivate your own account."))
+    losing_admin = user.role == "admin" and user.active and (
+        changes.get("active") is False or changes.get("role", "admin") != "admin")
+    if losing_admin and not db.session.scalar(select(func.count()).select_from(User).where(
+            User.role == "admin", User.active, User.id != user.id)):
+        raise Conflict(_("This is the last active administrator; make another one first."))
     role = changes.get("role", user.role)
     facility_id = changes.get("facility_id", user.facility_id)
     specialties = changes.get("specialties", user.specialties if role == "doctor" else [])

@@ -1,4 +1,6 @@
 """Staff and facility management by administrators: add, edit, deactivate, never delete."""
+import pytest
+
 from tests.helpers import ApiClient, row_counts
 
 
@@ -77,3 +79,39 @@ def test_lapse_notice_on_every_page(app, login, district):
     assert 'id="certification-notice"' in page and "Your BLS certificate lapses on" in page
     other = ApiClient(app, "feldsher_b").http.get("/post").get_data(as_text=True)
     assert 'id="certification-notice"' not in other
+
+
+@pytest.mark.parametrize("password", ["1234567890", "qwertyuiop1", "password123", "doctor_new1"])
+def test_a_guessable_password_is_refused_naming_the_field(app, district, password):
+    admin = ApiClient(app, "admin_z")
+    before = row_counts(app)
+    answer = admin.post("/users", json={
+        "username": "doctor_new", "full_name": "Doctor New", "role": "doctor",
+        "profession": "doctor", "facility_id": district.hub.id, "specialties": ["general"],
+        "password": password})
+    assert answer.status_code == 422
+    assert "password" in answer.get_json()["error"]["fields"]
+    assert row_counts(app) == before
+
+
+def test_the_last_administrator_cannot_be_demoted_or_deactivated(app, district):
+    from telemed.extensions import db
+    from telemed.models import User
+
+    with app.app_context():
+        db.session.add(User(username="admin_y", full_name="Admin Y", role="admin", profession="other",
+                            facility_id=district.hub.id, specialties=[],
+                            password_hash=db.session.get(User, district.admin.id).password_hash))
+        db.session.commit()
+        second = db.session.scalar(db.select(User.id).where(User.username == "admin_y"))
+    admin = ApiClient(app, "admin_z")
+    assert admin.http.patch(f"/api/v1/users/{second}", json={"role": "doctor",
+                            "specialties": ["general"]},
+                            headers={"X-CSRFToken": admin.csrf_token}).status_code == 200
+    # Now admin_z is the only one left: nobody may take that away, themselves included.
+    other = ApiClient(app, "admin_z")
+    refused = other.http.patch(f"/api/v1/users/{district.admin.id}", json={"role": "doctor",
+                               "specialties": ["general"]},
+                               headers={"X-CSRFToken": other.csrf_token})
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "conflict"
