@@ -79,7 +79,8 @@ class Settings:
     socket_sync_rate_limit: str = "4 per 10 seconds"
     write_rate_limit: str = "60 per minute"
     ratelimit_storage_url: str = "memory://"
-    login_rate_limit: str = "10 per minute"
+    login_rate_limit: str = "60 per minute"
+    login_account_rate_limit: str = "10 per 15 minutes"
     allowed_origins: list[str] = field(default_factory=list)
     trusted_proxies: int = 0
     timezone: str = "Asia/Almaty"
@@ -124,7 +125,9 @@ class Settings:
             socket_sync_rate_limit=_rate_env("TELEMED_SOCKET_SYNC_RATE_LIMIT", "4 per 10 seconds"),
             write_rate_limit=_rate_env("TELEMED_WRITE_RATE_LIMIT", "60 per minute"),
             ratelimit_storage_url=os.environ.get("TELEMED_RATELIMIT_STORAGE_URL", "memory://"),
-            login_rate_limit=_rate_env("TELEMED_LOGIN_RATE_LIMIT", "10 per minute"),
+            login_rate_limit=_rate_env("TELEMED_LOGIN_RATE_LIMIT", "60 per minute"),
+            login_account_rate_limit=_rate_env("TELEMED_LOGIN_ACCOUNT_RATE_LIMIT",
+                                               "10 per 15 minutes"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
             trusted_proxies=_int_env("TELEMED_TRUSTED_PROXIES", 0),
             production=os.environ.get("TELEMED_ENV") == "production",

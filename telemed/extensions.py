@@ -31,6 +31,25 @@ def login_rate_limit() -> str:
     return current_app.config["TELEMED"].login_rate_limit
 
 
+def login_account_rate_limit() -> str:
+    """Failed logins allowed per account, from any address (TELEMED_LOGIN_ACCOUNT_RATE_LIMIT)."""
+    return current_app.config["TELEMED"].login_account_rate_limit
+
+
+def login_account_key() -> str:
+    """The account a login attempt names, from the JSON body or the login form."""
+    from flask import request
+
+    body = request.get_json(silent=True) if request.is_json else None
+    name = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    return f"account:{str(name or '').strip().lower()[:80]}"
+
+
+def failed_login(response) -> bool:
+    """Only refused logins count against an account (a person may log in on several devices)."""
+    return response.status_code == 401
+
+
 def write_rate_limit() -> str:
     """Requests and chat messages one user may send over HTTP (TELEMED_WRITE_RATE_LIMIT)."""
     return current_app.config["TELEMED"].write_rate_limit

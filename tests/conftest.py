@@ -63,6 +63,7 @@ def settings(database_url, tmp_path_factory) -> Settings:
         async_mode="threading",
         testing=True,
         login_rate_limit="1000 per minute",
+        login_account_rate_limit="1000 per minute",
         write_rate_limit="1000 per minute",
         socket_rate_limit="1000 per 10 seconds",
         socket_sync_rate_limit="1000 per 10 seconds",

@@ -38,6 +38,7 @@ class LiveServer:
             "TELEMED_SECRET_KEY": "live-test-secret",
             "TELEMED_ASYNC_MODE": "eventlet",
             "TELEMED_LOGIN_RATE_LIMIT": "100000 per minute",
+            "TELEMED_LOGIN_ACCOUNT_RATE_LIMIT": "100000 per minute",
             "TELEMED_WRITE_RATE_LIMIT": "100000 per minute",
             **env,
         }

@@ -6,7 +6,9 @@ from flask_wtf.csrf import generate_csrf
 from telemed import sessions
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, roles_required
-from telemed.extensions import csrf, limiter, login_rate_limit
+from telemed.extensions import (
+    csrf, failed_login, limiter, login_account_key, login_account_rate_limit, login_rate_limit,
+)
 from telemed.schemas.session import LoginSchema
 from telemed.services import auth
 from telemed.services.representation import user_payload
@@ -19,7 +21,10 @@ def _session_payload():
 @bp.post("/session")
 @accepts(body=LoginSchema)
 @csrf.exempt  # JSON-only (a cross-site form cannot send it without a CORS preflight) and no session yet
-@limiter.limit(login_rate_limit)
+# The same two counters as the login form's: per address and, for failures, per account.
+@limiter.shared_limit(login_rate_limit, scope="login-address")
+@limiter.shared_limit(login_account_rate_limit, scope="login-account", key_func=login_account_key,
+                      deduct_when=failed_login)
 def log_in():
     """Log in with a username and password; answers the user and a CSRF token."""
     data = json_body()

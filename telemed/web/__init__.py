@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from telemed import sessions
 from telemed.errors import ServiceError
-from telemed.extensions import db, limiter, login_rate_limit
+from telemed.extensions import (
+    db, failed_login, limiter, login_account_key, login_account_rate_limit, login_rate_limit,
+)
 from telemed.models.vocabulary import (
     AVPU,
     DISPOSITIONS,
@@ -51,7 +53,9 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(login_rate_limit, methods=["POST"])
+@limiter.shared_limit(login_rate_limit, scope="login-address", methods=["POST"])
+@limiter.shared_limit(login_account_rate_limit, scope="login-account", methods=["POST"],
+                      key_func=login_account_key, deduct_when=failed_login)
 def login():
     """The login form; a successful login goes on to the page asked for (local paths only)."""
     error = None

@@ -1,4 +1,6 @@
 """Sessions, CSRF, roles on pages, rate limits and the audit of logins and refusals."""
+import re
+
 import sqlalchemy as sa
 
 from tests.helpers import PASSWORD, ApiClient, consultation_body, row_counts
@@ -159,3 +161,26 @@ def test_production_cookies_are_secure_and_https_answers_carry_hsts(tmp_path):
                             env={"TELEMED_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-1500:]
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_guessing_one_accounts_password_locks_that_account_not_the_address(app, district, monkeypatch):
+    monkeypatch.setattr(app.config["TELEMED"], "login_account_rate_limit", "5 per 15 minutes")
+    guesses = [ApiClient(app).http.post("/api/v1/session", json={"username": "doctor_g",
+                                                                  "password": f"guess number {n}"},
+                                        environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+               for n in range(6)]
+    assert [g.status_code for g in guesses] == [401] * 5 + [429]
+    assert guesses[-1].get_json()["error"]["code"] == "rate_limited"
+    # Even the right password waits now, through the form as through the API...
+    right = ApiClient(app).http.post("/api/v1/session",
+                                     json={"username": "DOCTOR_G ", "password": PASSWORD})
+    assert right.status_code == 429
+    browser = ApiClient(app).http
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      browser.get("/login").get_data(as_text=True)).group(1)
+    form = browser.post("/login", data={"username": "doctor_g", "password": PASSWORD,
+                                        "csrf_token": token})
+    assert form.status_code == 429
+    # ...while a colleague behind the same village address logs in as usual.
+    assert ApiClient(app).http.post("/api/v1/session", json={
+        "username": "doctor_h", "password": PASSWORD}).status_code == 200
