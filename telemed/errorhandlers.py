@@ -41,13 +41,16 @@ def _respond(error: ServiceError):
 
 
 def guard_request_bodies(app: Flask) -> None:
-    """Apply a view's own body limit, and refuse a multipart form with a nameless part, before
-    anything reads the body (register this before CSRFProtect, whose check reads the form: under
+    """Refuse an anonymous call to a view that needs a login, apply a view's own body limit, and
+    refuse a multipart form with a nameless part, all before anything reads the body (register this before CSRFProtect, whose check reads the form: under
     the app-wide limit it refused every attachment over 1 MiB, and a nameless part made it 500)."""
 
     @app.before_request
     def _guard_body():
         view = app.view_functions.get(request.endpoint)
+        if hasattr(view, "required_roles") and not current_user.is_authenticated:
+            # Who you are comes before whether your CSRF token is right: 401, not 400.
+            raise Unauthenticated(_("Log in first."))
         if getattr(view, "api_max_bytes", None):
             request.max_content_length = view.api_max_bytes
         if request.mimetype == "multipart/form-data" and (
@@ -75,7 +78,8 @@ def register_error_handlers(app: Flask) -> None:
         kind = _HTTP_ERRORS.get(error.code)
         if kind is None:
             if error.code == 405:
-                return _respond(_MethodNotAllowed(_("This method is not allowed here.")))
+                body, status = _respond(_MethodNotAllowed(_("This method is not allowed here.")))
+                return body, status, {"Allow": ", ".join(sorted(error.valid_methods or ()))}
             if error.code >= 500:
                 return _internal_error(error)
             return error
@@ -87,7 +91,10 @@ def register_error_handlers(app: Flask) -> None:
             413: _("The request body is too large."),
             429: _("Too many requests."),
         }
-        return _respond(kind(messages[error.code]))
+        # A URL that matches no route is not a refused access to anything (browsers ask for
+        # /favicon.ico, scanners for /wp-admin): answered, not audited.
+        unrouted = error.code == 404 and request.endpoint is None
+        return _respond(kind(messages[error.code], audited=unrouted))
 
     @app.errorhandler(Exception)
     def _internal_error(error: Exception):

@@ -223,8 +223,8 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     if current is None:
         raise NotFound(_("No such consultation."))
     if current.status == "waiting" and not current.offered:
-        raise Forbidden(_("This consultation is for %(specialty)s; it is not offered to you.",
-                          specialty=current.specialty))
+        # Outside this doctor's scope: answered as if it did not exist (DESIGN.md, errors).
+        raise NotFound(_("No such consultation."))
     if current.status != "waiting":
         raise Conflict(_not_waiting_message(current.status))
     with write_transaction(db.session) as session:
@@ -266,6 +266,10 @@ def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: 
     _require_role(doctor, "doctor")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
+        if "specialty" in changes and consultation.specialty == changes["specialty"]:
+            raise ValidationFailed(
+                _("The consultation is already for %(specialty)s.", specialty=changes["specialty"]),
+                {"specialty": [_("Choose another specialty.")]})
         if not transition(session, consultation_id, "active", holder_id=doctor.id,
                           **requeue_values(**changes)):
             raise Conflict(_("You do not hold this consultation."))
@@ -281,10 +285,6 @@ def release(doctor: User, consultation_id: uuid.UUID, reason: str | None) -> Con
 
 def transfer(doctor: User, consultation_id: uuid.UUID, specialty: str, reason: str) -> Consultation:
     """Give an active consultation back to the queue under another specialty."""
-    current = db.session.scalar(select(Consultation.specialty).where(Consultation.id == consultation_id))
-    if current == specialty:
-        raise ValidationFailed(_("The consultation is already for %(specialty)s.", specialty=specialty),
-                               {"specialty": [_("Choose another specialty.")]})
     return _back_to_queue(doctor, consultation_id, "transferred", reason, specialty=specialty)
 
 

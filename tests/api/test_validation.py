@@ -212,14 +212,15 @@ NAMELESS_PART = b"--B\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--B--\r\
 
 @pytest.mark.parametrize("path", ["/api/v1/session", "/api/v1/consultations",
                                   "/api/v1/certifications/import"])
-def test_a_multipart_part_without_a_name_is_a_400_for_anyone(app, login, district, path):
-    for client in (ApiClient(app), login(district.admin)):
+def test_a_multipart_part_without_a_name_is_refused_for_anyone(app, login, district, path):
+    # Anonymous callers of a route that needs a login hear 401 first; nobody ever gets a 500.
+    for client, expected in ((ApiClient(app), {400, 401}), (login(district.admin), {400})):
         before = row_counts(app)
         answer = client.http.post(path, data=NAMELESS_PART,
                                   headers={"Content-Type": "multipart/form-data; boundary=B",
                                            **client._headers()})
-        assert answer.status_code == 400
-        assert answer.get_json()["error"]["code"] == "bad_request"
+        assert answer.status_code in expected
+        assert answer.get_json()["error"]["code"] in {"bad_request", "unauthenticated"}
         assert row_counts(app) == before
 
 
@@ -234,3 +235,28 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape(app, login, district,
     assert answer.status_code == 500
     assert answer.get_json()["error"]["code"] == "internal_error"
     assert "a bug" not in answer.get_data(as_text=True)
+
+
+def test_contract_details_401_before_csrf_allow_on_405_unrouted_404_not_audited(app, login, district):
+    from telemed.extensions import db
+    from telemed.models import AuditEntry
+
+    anonymous = ApiClient(app).http.post("/api/v1/consultations", json=consultation_body())
+    assert anonymous.status_code == 401                      # not 400 for a missing CSRF token
+    wrong_method = login(district.admin).http.put("/api/v1/districts")
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "GET, HEAD, OPTIONS"
+    with app.app_context():
+        before = db.session.scalar(db.select(db.func.count()).select_from(AuditEntry))
+    assert ApiClient(app).http.get("/favicon.ico").status_code == 404
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuditEntry)) == before
+
+
+def test_transfer_outside_scope_is_a_404_whatever_the_body(app, login, district):
+    created = login(district.feldsher_a).post("/consultations", json=consultation_body()).get_json()
+    login(district.doctor).post(f"/consultations/{created['id']}/accept")
+    stranger = login(district.doctor2)
+    for specialty in ("general", "cardiology"):                # same or another: no hint either way
+        answer = stranger.post(f"/consultations/{created['id']}/transfer",
+                               json={"specialty": specialty, "reason": "not mine"})
+        assert answer.status_code == 404
