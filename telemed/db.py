@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Iterator
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
@@ -22,6 +23,14 @@ WRITE_OPTION = "telemed_write"
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(timezone.utc)
+
+
+def district_today() -> date:
+    """Today in the district (TELEMED_TIMEZONE, Asia/Almaty by default), not on the server's clock:
+    from 00:00 to 05:00 in Almaty a UTC server still lives in yesterday."""
+    from flask import current_app
+
+    return utcnow().astimezone(ZoneInfo(current_app.config["TELEMED"].timezone)).date()
 
 
 class UTCDateTime(TypeDecorator):

@@ -1,5 +1,4 @@
 """Staff, facilities, certifications, roster import, coverage reports and exports."""
-from datetime import date
 
 from flask import Response, jsonify, request, stream_with_context
 from flask_babel import gettext as _
@@ -7,6 +6,7 @@ from flask_login import current_user
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, page, query_args, roles_required
+from telemed.db import district_today
 from telemed.errors import ValidationFailed
 from telemed.schemas.certification import (
     CertificationCreateSchema,
@@ -82,7 +82,7 @@ def update_facility(facility_id: int):
 
 def _certification_payload(certification, status=None) -> dict:
     payload = CertificationSchema().dump(certification)
-    payload["status"] = status or certifications.status_on(certification, date.today())
+    payload["status"] = status or certifications.status_on(certification, district_today())
     return payload
 
 

@@ -7,7 +7,12 @@ from telemed import sessions
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, roles_required
 from telemed.extensions import (
-    csrf, failed_login, limiter, login_account_key, login_account_rate_limit, login_rate_limit,
+    csrf,
+    failed_login,
+    limiter,
+    login_account_key,
+    login_account_rate_limit,
+    login_rate_limit,
 )
 from telemed.schemas.session import LoginSchema
 from telemed.services import auth

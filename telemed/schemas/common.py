@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from telemed.db import district_today
 from telemed.errors import ValidationFailed
 
 MAX_COMPLAINT = 2000
@@ -79,7 +80,7 @@ class PageSchema(Schema):
 
 
 def _sane_date(value: date) -> None:
-    if not date(2000, 1, 1) <= value <= date.today().replace(year=date.today().year + 10):
+    if not date(2000, 1, 1) <= value <= district_today().replace(year=district_today().year + 10):
         raise ValidationError(_("The date must lie between 2000 and ten years from now."))
 
 

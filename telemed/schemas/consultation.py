@@ -1,7 +1,7 @@
 """A consultation request: what creating, moving and closing one accept, and its JSON shape."""
 from __future__ import annotations
 
-from datetime import date, timezone
+from datetime import timezone
 
 from flask_babel import gettext as _
 from marshmallow import (
@@ -16,6 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from telemed.db import district_today
 from telemed.models.vocabulary import AVPU, DISPOSITIONS, PRIORITIES, SEXES, SPECIALTIES, STATUSES
 from telemed.schemas.common import (
     MAX_COMPLAINT,
@@ -62,7 +63,7 @@ class PatientSchema(StrictSchema):
             born, sex = parse_iin(iin)
         except InvalidIIN as exc:
             raise ValidationError(str(exc.args[0]), "iin") from exc
-        today = date.today()
+        today = district_today()
         if born > today:
             raise ValidationError(_("The IIN encodes a birth date in the future."), "iin")
         full_years, full_months = age_on(born, today)
@@ -84,7 +85,7 @@ class PatientSchema(StrictSchema):
     @post_load
     def _derive_age_from_iin(self, data, **kwargs):
         if data.get("iin") and data.get("age_years") is None and data.get("age_months") is None:
-            full_years, full_months = age_on(parse_iin(data["iin"])[0], date.today())
+            full_years, full_months = age_on(parse_iin(data["iin"])[0], district_today())
             if full_years >= 2:
                 data["age_years"] = full_years
             else:
@@ -155,7 +156,7 @@ class CloseSchema(StrictSchema):
 
     @validates("follow_up_on")
     def _follow_up_ahead(self, value, data_key, **kwargs):
-        if value is not None and not (date.today() <= value <= date.today().replace(year=date.today().year + 1)):
+        if value is not None and not (district_today() <= value <= district_today().replace(year=district_today().year + 1)):
             raise ValidationError(_("A follow-up date must be between today and a year from now."))
 
     @post_load

@@ -1,10 +1,9 @@
 """Report, range and audit queries."""
 from __future__ import annotations
 
-from datetime import date
-
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from telemed.db import district_today
 from telemed.schemas.common import Int, RangeQuerySchema, UTCDateTimeField, _sane_date
 
 
@@ -12,7 +11,7 @@ class ReportQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    as_of = fields.Date(load_default=date.today, validate=_sane_date)
+    as_of = fields.Date(load_default=district_today, validate=_sane_date)
     district_id = Int(load_default=None)
     days = Int(load_default=90, validate=validate.Range(1, 365))
 

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 
-from telemed.db import utcnow, write_transaction
+from telemed.db import district_today, utcnow, write_transaction
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Certification, CertificationType, SpecialtyRequirement, User
@@ -83,7 +83,7 @@ def is_current(status: str) -> bool:
 
 def list_certifications(filters: dict, scope_user: User | None = None):
     """Records matching the filters (user, facility, profession, type, status on a date)."""
-    day = filters.get("as_of") or date.today()
+    day = filters.get("as_of") or district_today()
     rank = status_rank_sql(day)
     query = (select(Certification, rank.label("rank"))
              .join(User, User.id == Certification.user_id)
@@ -113,7 +113,7 @@ def list_certifications(filters: dict, scope_user: User | None = None):
 
 def current_holdings(user_id: int, day: date | None = None) -> list[dict]:
     """A person's best status per type they have any record of, on a date."""
-    day = day or date.today()
+    day = day or district_today()
     rank = func.min(status_rank_sql(day))
     rows = db.session.execute(
         select(CertificationType.code, CertificationType.name, rank,
@@ -133,7 +133,7 @@ def qualified_specialties(doctor: User, day: date | None = None) -> list[str]:
                                              SpecialtyRequirement.type_id)).all()
     if not requirements:
         return list(doctor.specialties or [])
-    day = day or date.today()
+    day = day or district_today()
     held = set(db.session.scalars(
         select(Certification.type_id).where(
             Certification.user_id == doctor.id,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from telemed.db import utcnow, write_transaction
+from telemed.db import district_today, utcnow, write_transaction
 from telemed.errors import Conflict, Forbidden, NotFound
 from telemed.extensions import db
 from telemed.models import Consultation, Outcome, User
@@ -20,7 +20,7 @@ WINDOWS = ("overdue", "today", "upcoming", "all")
 
 def due_follow_ups(user: User, window: str, today: date | None = None) -> list[Consultation]:
     """Open follow-ups in the user's scope: overdue, due today, due within 7 days, or all."""
-    today = today or date.today()
+    today = today or district_today()
     conditions = [visible_to(user), Outcome.follow_up_on.is_not(None),
                   Outcome.follow_up_done_at.is_(None)]
     if window == "overdue":

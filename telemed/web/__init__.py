@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -10,9 +9,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import text
 
 from telemed import sessions
+from telemed.db import district_today
 from telemed.errors import ServiceError
 from telemed.extensions import (
-    db, failed_login, limiter, login_account_key, login_account_rate_limit, login_rate_limit,
+    db,
+    failed_login,
+    limiter,
+    login_account_key,
+    login_account_rate_limit,
+    login_rate_limit,
 )
 from telemed.models.vocabulary import (
     AVPU,
@@ -122,7 +127,7 @@ def admin_page(page: str):
         abort(404)
     return _role_page("admin", ADMIN_PAGES[page], professions=PROFESSIONS, roles=ROLES,
                       specialties=SPECIALTIES, facility_kinds=FACILITY_KINDS,
-                      today=date.today().isoformat())
+                      today=district_today().isoformat())
 
 
 @bp.get("/me")

@@ -57,3 +57,33 @@ def test_print_summary_has_everything_for_the_journal(app, login, district):
                  "Pressing chest pain", "61", "Female", "NEWS2", "print.css"):
         assert text in html, text
     assert ApiClient(app, "feldsher_b").http.get(f"/consultations/{c['id']}/print").status_code == 404
+
+
+def test_today_is_the_districts_day_not_the_servers(app, monkeypatch):
+    from datetime import date, datetime, timezone
+
+    from telemed import db as clock
+
+    # 23:30 UTC on 31 May is already 1 June in Almaty (UTC+5): the district's "today".
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 5, 31, 23, 30, tzinfo=timezone.utc))
+    with app.app_context():
+        assert clock.district_today() == date(2026, 6, 1)
+        monkeypatch.setattr(app.config["TELEMED"], "timezone", "UTC")
+        assert clock.district_today() == date(2026, 5, 31)
+
+
+def test_an_iin_age_is_checked_on_the_districts_date(app, login, district, monkeypatch):
+    from datetime import datetime, timezone
+
+    from telemed import db as clock
+
+    # Born 1 June 1990 (IIN 900601...): at 23:30 UTC on 31 May 2026 the patient is 36 in Almaty.
+    monkeypatch.setattr(clock, "utcnow", lambda: datetime(2026, 5, 31, 23, 30, tzinfo=timezone.utc))
+    from telemed.services.clinical_codes import iin_check_digit
+
+    stem = next(f"9006013{n:04d}" for n in range(10000) if iin_check_digit(f"9006013{n:04d}") < 10)
+    iin = stem + str(iin_check_digit(stem))
+    body = consultation_body(patient={"age_years": 36, "sex": "male", "iin": iin})
+    answer = login(district.feldsher_a).post("/consultations", json=body)
+    assert answer.status_code == 201, answer.get_json()
+
