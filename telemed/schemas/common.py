@@ -153,6 +153,7 @@ def check_password(password: str | None, *personal: str | None) -> None:
         return
     from zxcvbn import zxcvbn
 
-    if zxcvbn(password[:100], user_inputs=[p for p in personal if p])["score"] < 3:
+    # zxcvbn refuses more than 72 characters; a phrase that long is judged on its first 72.
+    if zxcvbn(password[:72], user_inputs=[p[:72] for p in personal if p])["score"] < 3:
         raise ValidationError(_("This password is too easy to guess (common, a sequence or the "
                                 "person's own name); choose a longer phrase."), "password")

@@ -115,3 +115,12 @@ def test_the_last_administrator_cannot_be_demoted_or_deactivated(app, district):
                                headers={"X-CSRFToken": other.csrf_token})
     assert refused.status_code == 409
     assert refused.get_json()["error"]["code"] == "conflict"
+
+
+def test_a_long_passphrase_is_taken(app, district):
+    admin = ApiClient(app, "admin_z")
+    answer = admin.post("/users", json={
+        "username": "doctor_long", "full_name": "Doctor Long", "role": "doctor",
+        "profession": "doctor", "facility_id": district.hub.id, "specialties": ["general"],
+        "password": "steppe wind over the Ishim river at dawn, " * 4})
+    assert answer.status_code == 201, answer.get_json()
