@@ -36,6 +36,7 @@ test: install browser-libs
 bench: install
 	$(BIN)/python bench/coverage_bench.py
 	$(BIN)/python bench/export_bench.py
+	$(BIN)/python bench/dispatch_bench.py $(DISPATCH_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) static/node_modules .pytest_cache
