@@ -60,40 +60,42 @@ class Notifier:
                 self._session_ended(event)
 
     def _consultations_changed(self, changes: list[ConsultationChanged]) -> None:
-        ids = list(dict.fromkeys(change.consultation_id for change in changes))
-        loaded = {c.id: c for c in db.session.scalars(
-            select(Consultation).where(Consultation.id.in_(ids))
-            .execution_options(populate_existing=True)
-        ).unique()}
+        queue = QueueState.now()
         # Held for the rest of the request: the service and the view use these same objects (the
         # session's identity map holds them only weakly) instead of loading them again.
-        g.telemed_published = loaded
-        queue = QueueState.now()
-        outgoing: list[tuple[str, object, list[str] | str]] = []
+        published = g.telemed_published = {}
         queue_moved = False
-        for shaped, change in enumerate(changes, start=1):
-            consultation = loaded.get(change.consultation_id)
-            if consultation is None:
-                continue
-            if shaped % YIELD_EVERY == 0:
-                self._server.sleep(0)  # hundreds at once (a sweep): let others in between
-            payload = consultation_payload(consultation, queue)
-            outgoing.append(("consultation:update", payload,
-                             consultation_rooms(consultation, change.previous_doctor_id)))
-            if consultation.status == "waiting":
-                outgoing.append(("queue:upsert", payload, offer_rooms(consultation)))
-                queue_moved = True
-            elif change.left_queue_reason is not None:
-                outgoing.append(("queue:remove", {"id": str(consultation.id),
-                                                  "reason": change.left_queue_reason}, DOCTORS_ROOM))
-                queue_moved = True
-        end_read_transaction(db.session)  # no pooled connection is held during the fan-out
-        for sent, (event, payload, rooms) in enumerate(outgoing, start=1):
-            self._emit(event, payload, rooms)
-            if sent % YIELD_EVERY == 0:
-                # A long batch (a sweep escalating hundreds) lets other green threads run between
-                # its parts; a single change goes out at once.
+        # In slices: a sweep escalating hundreds at once loads, shapes and sends a slice, then lets
+        # every other green thread run before the next; a single change is one slice.
+        for first in range(0, len(changes), YIELD_EVERY):
+            part = changes[first:first + YIELD_EVERY]
+            if first:
                 self._server.sleep(0)
+            ids = list(dict.fromkeys(change.consultation_id for change in part))
+            published.update((c.id, c) for c in db.session.scalars(
+                select(Consultation).where(Consultation.id.in_(ids))
+                .execution_options(populate_existing=True)
+            ).unique())
+            outgoing = []
+            for change in part:
+                consultation = published.get(change.consultation_id)
+                if consultation is None:
+                    continue
+                payload = consultation_payload(consultation, queue)
+                outgoing.append(("consultation:update", payload,
+                                 consultation_rooms(consultation, change.previous_doctor_id)))
+                if consultation.status == "waiting":
+                    outgoing.append(("queue:upsert", payload, offer_rooms(consultation)))
+                    queue_moved = True
+                elif change.left_queue_reason is not None:
+                    outgoing.append(("queue:remove", {"id": str(consultation.id),
+                                                      "reason": change.left_queue_reason}, DOCTORS_ROOM))
+                    queue_moved = True
+            end_read_transaction(db.session)  # no pooled connection is held during the fan-out
+            for sent, (event, payload, rooms) in enumerate(outgoing, start=1):
+                self._emit(event, payload, rooms)
+                if sent % YIELD_EVERY == 0:
+                    self._server.sleep(0)
         if queue_moved:
             self.positions.queue_changed()
 
