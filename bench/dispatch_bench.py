@@ -1095,21 +1095,28 @@ class Bench:
         time.sleep(1 if a.quick else 3)
         t_back = h.now()
         backdated = backdate_waiting(self.url, routine_s + 5)
-        t_all, escalated = None, 0
+        # until every request is escalated and its queue:upsert has reached every connected doctor
+        # (then 2 s more), or the timeout
+        doctors = sum(self.pool.role_counts("doctor"))
+        wanted = {i.replace("-", "") for i in ids}
+        t_all, t_told, escalated = None, None, 0
         while h.now() - t_back < a.escalation_timeout:
-            escalated = count_escalated(engine, ids)
-            if escalated >= len(ids) and t_all is None:
-                t_all = h.now()
-            if t_all is not None and h.now() - t_all > 3:
+            if t_all is None:
+                escalated = count_escalated(engine, ids)
+                if escalated >= len(ids):
+                    t_all = h.now()
+            elif t_told is None:
+                seen = self.pool.take(["queue:upsert"], clear=False)["arrivals"].get("queue:upsert", {})
+                if sum(1 for k, v in seen.items() if k.replace("-", "") in wanted and v[0] >= doctors) >= len(ids):
+                    t_told = h.now()
+            elif h.now() - t_told > 2:
                 break
             time.sleep(0.25)
         t_end = h.now()
         probe.stop()
         engine.dispose()
-        doctors = sum(self.pool.role_counts("doctor"))
         taken = self.pool.take()
         upserts = taken["arrivals"].get("queue:upsert", {})
-        wanted = {i.replace("-", "") for i in ids}
         delivered = [v for k, v in upserts.items() if k.replace("-", "") in wanted and v[0] >= doctors]
         self.pool.disconnect_all()
         self.stop(tel)
@@ -1119,6 +1126,7 @@ class Bench:
         return {"connected": conn, "fill_s": round(t_fill, 1), "waiting": len(ids), "backdated": backdated,
                 "escalated": escalated, "all_escalated_after_s": round(t_all - t_back, 2) if t_all else None,
                 "delivered_to_every_doctor": len(delivered), "doctors_connected": doctors,
+                "all_told_after_s": round(t_told - t_back, 2) if t_told else None,
                 "events_received_during": taken["counts"],
                 "last_delivery_after_s": round(max(v[2] for v in delivered) - t_back, 2) if delivered else None,
                 "healthz_before": before, "healthz_during": during,
@@ -1128,7 +1136,9 @@ class Bench:
                         note=f"{escalated}/{len(ids)} escalated in "
                              f"{round(t_all - t_back, 1) if t_all else '>' + str(a.escalation_timeout)} s; "
                              f"{during['failed']} probes failed; queue:upsert of {len(delivered)} reached all "
-                             f"{doctors} connected doctors ({conn['connected']}/{conn['clients']} clients connected)"),
+                             f"{doctors} connected doctors"
+                             + (f" within {round(t_told - t_back, 1)} s" if t_told else "")
+                             + f" ({conn['connected']}/{conn['clients']} clients connected)"),
                 ]}
 
     # g ---------------------------------------------------------------------------------
@@ -1522,7 +1532,17 @@ class Bench:
         try:
             time.sleep(0.5)
             queue = f"redis://127.0.0.1:{redis_port}/0"
-            tels = [self.telemed(TELEMED_MESSAGE_QUEUE=queue, TELEMED_TRUSTED_PROXIES=1) for _ in range(2)]
+            # docs/configuration.md: keep processes x 2 x TELEMED_DATABASE_POOL_SIZE below the
+            # server's max_connections (here with 30 left for the baseline pair and others)
+            import sqlalchemy as sa
+
+            engine = _engine(self.url)
+            with engine.connect() as c:
+                max_connections = int(c.execute(sa.text("SHOW max_connections")).scalar())
+            engine.dispose()
+            pool_size = max(5, (max_connections - 30) // 4)
+            tels = [self.telemed(TELEMED_MESSAGE_QUEUE=queue, TELEMED_TRUSTED_PROXIES=1,
+                                 TELEMED_DATABASE_POOL_SIZE=pool_size) for _ in range(2)]
             bases = [self.baseline(message_queue=queue) for _ in range(2)]
             with h.nginx(self.run_dir / "proxy-telemed", [s.port for s in tels]) as (turl, source), \
                     h.nginx(self.run_dir / "proxy-baseline", [s.port for s in bases]) as (burl, _):
@@ -1542,7 +1562,11 @@ class Bench:
                     up = line.split("upstream=", 1)[1].split()[0]
                     spread[up] = spread.get(up, 0) + 1
         rows = [dict(r, what="via nginx, 2 processes: " + r["what"]) for r in fan["rows"] + claims["rows"]]
+        for r in rows:
+            r["note"] = "; ".join(filter(None, [r.get("note"), f"TELEMED_DATABASE_POOL_SIZE={pool_size} "
+                                                f"(PostgreSQL max_connections {max_connections})"]))
         return {"nginx_config": source, "socketio_requests_per_process": spread, "fanout": fan["results"],
+                "database_pool_size": pool_size, "postgres_max_connections": max_connections,
                 "claims": claims["results"], "rows": rows}
 
 
