@@ -3,6 +3,7 @@ TELEMED_TEST_DATABASE_URL), a clean slate per test, a small district, logged-in 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,21 @@ def app(settings):
     return application
 
 
+def _empty_every_table(engine, metadata, attempts: int = 5) -> None:
+    """Delete every row, children first. A live server of the module may be sweeping the same
+    tables at that moment; PostgreSQL then breaks the deadlock by failing one side: retry."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                for table in reversed(metadata.sorted_tables):
+                    connection.execute(table.delete())
+            return
+        except sa.exc.OperationalError as exc:
+            if "deadlock" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 @pytest.fixture(autouse=True)
 def _clean_database(request):
     """Empty every table after each test that used the database."""
@@ -96,9 +112,7 @@ def _clean_database(request):
 
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+        _empty_every_table(db.engine, db.metadata)
         # The first migration seeds the standard certification types; put them back.
         from telemed.services.certifications import ensure_standard_types
 
