@@ -148,7 +148,10 @@
             const result = await api(item.method, item.path, item.body);
             document.dispatchEvent(new CustomEvent("telemed:sent", { detail: { item, result } }));
           } catch (err) {
-            if (!(err instanceof ApiError) || err.status === 0 || err.status >= 500) break; // still offline
+            // Still offline, the server busy, over a rate limit (429) or the login ended (401, kept
+            // for after the next login): the item stays queued and is tried again, never dropped.
+            if (!(err instanceof ApiError) || err.status === 0 || err.status >= 500
+                || err.status === 429 || err.status === 401) break;
             document.dispatchEvent(new CustomEvent("telemed:failed", { detail: { item, error: err } }));
           }
           this.save(this.items().filter((other) => other.id !== item.id));
