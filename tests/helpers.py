@@ -1,6 +1,7 @@
 """Helpers shared by test modules (fixtures live in conftest.py, plain functions here)."""
 from __future__ import annotations
 
+import io
 import os
 import threading
 import uuid
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
+from PIL import Image
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct horse battery staple"
@@ -204,3 +206,24 @@ FAST_SETTINGS = {
     "TELEMED_SWEEP_INTERVAL_S": "1",
     "TELEMED_CONNECTION_STALE_S": "3",
 }
+
+
+def png_bytes(width: int = 64, height: int = 48) -> bytes:
+    """A real PNG picture: a grey gradient."""
+    image = Image.linear_gradient("L").resize((width, height))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(width: int = 64, height: int = 48, exif=None, pad_to: int | None = None) -> bytes:
+    """A real JPEG photo of noise (which compresses badly, like a photo), with this EXIF; padded
+    to `pad_to` bytes after its end marker, as some phones append data a decoder skips."""
+    image = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95, **({"exif": exif} if exif is not None else {}))
+    data = buffer.getvalue()
+    if pad_to is not None:
+        assert len(data) <= pad_to, (len(data), pad_to)
+        data += b"\x00" * (pad_to - len(data))
+    return data

@@ -9,8 +9,9 @@ from flask_login import current_user
 from marshmallow import Schema
 from werkzeug.routing import IntegerConverter
 
-from telemed.errors import BadRequest, Forbidden, ServiceError, Unauthenticated
+from telemed.errors import BadRequest, ServiceError, Unauthenticated
 from telemed.schemas.common import validated
+from telemed.services.policy import require_role
 
 
 def error_response(error: ServiceError):
@@ -71,8 +72,8 @@ def roles_required(*roles: str):
         def wrapper(*args, **kwargs):
             if not current_user.is_authenticated:
                 raise Unauthenticated(_("Log in first."))
-            if roles and current_user.role not in roles:
-                raise Forbidden(_("Your role may not do this."))
+            if roles:
+                require_role(current_user, *roles)
             return view(*args, **kwargs)
         wrapper.required_roles = roles
         return wrapper

@@ -35,7 +35,7 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetailSchema, required=True)
 
 
-def _operation(view, method: str, path_params: list[dict]) -> dict:
+def _operation(view, method: str, path_params: list[dict], plugin: MarshmallowPlugin) -> dict:
     doc = (view.__doc__ or "").strip().splitlines()
     roles = getattr(view, "required_roles", None)
     who = ("anyone logged in" if roles == () else ", ".join(roles)) if roles is not None else "anyone"
@@ -63,9 +63,12 @@ def _operation(view, method: str, path_params: list[dict]) -> dict:
     if files:
         properties = {name: {"type": "string", "format": "binary"} for name in files}
         form = getattr(view, "api_form", None)
-        schema = {"type": "object", "required": list(files), "properties": properties}
+        # A form takes exactly these parts: a nameless or unknown part is refused (400/422).
+        schema = {"type": "object", "required": list(files), "properties": properties,
+                  "additionalProperties": False}
         if form is not None:
-            schema["properties"].update({name: {"type": "string"} for name in form().fields})
+            schema["properties"].update({name: plugin.converter.field2property(field)
+                                         for name, field in form().fields.items()})
             schema["required"] += [n for n, f in form().fields.items() if f.required]
         operation["requestBody"] = {"required": True,
                                     "content": {"multipart/form-data": {"schema": schema}}}
@@ -74,8 +77,9 @@ def _operation(view, method: str, path_params: list[dict]) -> dict:
 
 def build_spec(app: Flask) -> dict:
     """Every route of the API blueprint, with its parameters, bodies and error shapes."""
+    plugin = MarshmallowPlugin()
     spec = APISpec(
-        title="telemed", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
+        title="telemed", version="1", openapi_version="3.0.3", plugins=[plugin],
         info={"description": "Teleconsultations between rural posts and doctors. Log in with "
                              "POST /api/v1/session; send the session cookie and, on unsafe "
                              "requests, the X-CSRFToken header it returned."},
@@ -94,7 +98,7 @@ def build_spec(app: Flask) -> dict:
                                       CONVERTERS["default"])}
             for name, converter in rule._converters.items()
         ]
-        operations = {method.lower(): _operation(view, method, path_params)
+        operations = {method.lower(): _operation(view, method, path_params, plugin)
                       for method in sorted(rule.methods - {"HEAD", "OPTIONS"})}
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -21,6 +21,7 @@ from telemed.schemas.message import SocketMessageSchema
 from telemed.schemas.staff import PresenceSchema
 from telemed.services import audit, consultations, messages, presence
 from telemed.services.certifications import qualified_specialties
+from telemed.services.policy import require_role
 from telemed.services.representation import consultation_payload, message_payload
 from telemed.services.snapshots import post_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
@@ -37,9 +38,15 @@ def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None
         notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
 
 
-def action(event: str, schema: Schema | None = None):
-    """Register a client event: rate-limit it per connection, refuse it when logged out, validate
-    the payload, call the handler, and acknowledge with `{"ok": ...}`."""
+# Every client event and the roles that may send it (DESIGN.md, Real-time); tests walk it.
+CLIENT_EVENTS: dict[str, tuple[str, ...]] = {}
+
+
+def action(event: str, roles: tuple[str, ...], schema: Schema | None = None):
+    """Register a client event: rate-limit it per connection, refuse it when logged out or sent by
+    a role not listed, validate the payload, call the handler, and acknowledge with `{"ok": ...}`."""
+    CLIENT_EVENTS[event] = roles
+
     def decorator(handler):
         @wraps(handler)
         def wrapper(payload=None):
@@ -54,6 +61,7 @@ def action(event: str, schema: Schema | None = None):
             try:
                 if not current_user.is_authenticated:
                     raise Unauthenticated(_("Log in first."))
+                require_role(current_user, *roles)
                 data = validated(schema, payload if payload is not None else {}) if schema else {}
                 return {"ok": True, **(handler(data) or {})}
             except ServiceError as error:
@@ -92,13 +100,13 @@ def on_disconnect(reason=None):
     presence.disconnected(request.sid)
 
 
-@action("consultation:accept", ConsultationIdSchema())
+@action("consultation:accept", ("doctor",), ConsultationIdSchema())
 def on_accept(data):
     """consultation:accept — claim a waiting consultation."""
     return {"consultation": consultation_payload(consultations.accept(current_user, data["id"]))}
 
 
-@action("message:send", SocketMessageSchema())
+@action("message:send", ("feldsher", "doctor"), SocketMessageSchema())
 def on_message_send(data):
     """message:send — post a chat message (idempotent by client_key)."""
     message, created = messages.send_message(
@@ -107,13 +115,13 @@ def on_message_send(data):
     return {"message": message_payload(message), "created": created}
 
 
-@action("presence:set", PresenceSchema())
+@action("presence:set", ("doctor",), PresenceSchema())
 def on_presence_set(data):
     """presence:set — choose available or away."""
     return {"status": presence.set_status(current_user, data["status"])}
 
 
-@action("queue:sync")
+@action("queue:sync", ("feldsher", "doctor", "admin"))
 def on_queue_sync(data):
     """queue:sync — send the snapshot again."""
     _send_snapshot()

@@ -8,6 +8,7 @@ across processes (docs/decisions.md).
 from __future__ import annotations
 
 from telemed.models import Consultation, User
+from telemed.services.policy import offered_to_every_doctor
 
 DOCTORS_ROOM = "doctors"
 ADMINS_ROOM = "admins"
@@ -48,7 +49,7 @@ def rooms_for(user: User, specialties: list[str] = ()) -> list[str]:
 
 def offer_rooms(consultation: Consultation) -> list[str]:
     """The rooms of the doctors eligible for a waiting consultation."""
-    if consultation.specialty == "general" or consultation.escalation_level > 0:
+    if offered_to_every_doctor(consultation):
         return [DOCTORS_ROOM]
     return [specialty_room(consultation.specialty)]
 

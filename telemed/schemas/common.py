@@ -84,14 +84,20 @@ def _sane_date(value: date) -> None:
         raise ValidationError(_("The date must lie between 2000 and ten years from now."))
 
 
+# How OpenAPI describes a date or a time: 2026-06-01, or 2026-06-01T08:00:00Z (with a zone); empty
+# is the same as not given, as a browser's form sends an unfilled field.
+DATE_OR_TIME = {"type": "string",
+                "pattern": r"^(\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?$"}
+
+
 class RangeQuerySchema(Schema):
     """`from` and `to` as dates (whole days, `to` included) or times; the last 30 days by default."""
 
     class Meta:
         unknown = EXCLUDE
 
-    from_ = fields.Raw(data_key="from", load_default=None)
-    to = fields.Raw(load_default=None)
+    from_ = fields.Raw(data_key="from", load_default=None, metadata=DATE_OR_TIME)
+    to = fields.Raw(load_default=None, metadata=DATE_OR_TIME)
     facility_id = Int(load_default=None)
 
     @post_load

@@ -1,16 +1,25 @@
-"""ECG photos and documents sent in a consultation's chat: JPEG, PNG or PDF, recognised by content."""
+"""ECG photos and documents sent in a consultation's chat: JPEG, PNG or PDF, recognised by content.
+
+Photos are decoded and stored re-encoded without their metadata: a phone's EXIF carries the GPS
+position of the village and the patient's home, the time and the device, none of which the doctor
+needs (docs/security.md). The picture is turned upright first, as its EXIF orientation said.
+"""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
+from PIL import Image, ImageOps
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 
+from telemed.concurrency import run_blocking
 from telemed.db import write_transaction
 from telemed.errors import NotFound, PayloadTooLarge, ValidationFailed
 from telemed.extensions import db
@@ -18,8 +27,13 @@ from telemed.models import Attachment, Consultation, Message, User
 from telemed.services import audit, events
 from telemed.services.events import MessageSent
 from telemed.services.messages import check_can_write, message_by_client_key
+from telemed.services.policy import may_open_attachments
 
 MAX_BYTES = 5 * 1024 * 1024
+# The largest photo decoded: 50 megapixels is past any phone camera; a bigger one is refused before
+# decoding, so a small "decompression bomb" file cannot take the server's memory.
+MAX_PIXELS = 50_000_000
+JPEG_QUALITY = 90  # ECG traces stay sharp; a re-encoded phone photo keeps about its size
 _SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -59,6 +73,38 @@ def _validate(filename: str, claimed_type: str | None, data: bytes) -> str:
     return actual
 
 
+def _unreadable_image() -> ValidationFailed:
+    return ValidationFailed(_("The picture could not be read; it may be damaged."),
+                            {"file": [_("This picture is damaged or incomplete.")]})
+
+
+def without_metadata(data: bytes, content_type: str) -> bytes:
+    """The photo decoded and encoded again without EXIF, comments or text chunks, turned upright as
+    its EXIF orientation said; a PDF is returned as it is. CPU work: call it off the event loop."""
+    if content_type == "application/pdf":
+        return data
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ValidationFailed(
+                        _("The picture is too large; send a photo of at most 50 megapixels."),
+                        {"file": [_("The picture has too many pixels.")]})
+                upright = ImageOps.exif_transpose(image)
+                clean = io.BytesIO()
+                if content_type == "image/jpeg":
+                    upright.save(clean, "JPEG", quality=JPEG_QUALITY,
+                                 icc_profile=image.info.get("icc_profile"))
+                else:
+                    upright.save(clean, "PNG", icc_profile=image.info.get("icc_profile"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as error:
+        raise _unreadable_image() from error
+    return clean.getvalue()
+
+
 def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claimed_type: str | None,
                    data: bytes, client_key: uuid.UUID, caption: str | None) -> tuple[Message, bool]:
     """Store the file and post it in the chat; the same client_key again returns the stored one."""
@@ -66,6 +112,7 @@ def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claime
     if existing is not None:
         return existing, False
     content_type = _validate(filename, claimed_type, data)
+    data = run_blocking(without_metadata, data, content_type)
     attachment_id = uuid.uuid4()
     directory = storage_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -105,7 +152,7 @@ def open_attachment(user: User, attachment_id: uuid.UUID, ip: str | None = None)
     """An attachment and its file, for the consultation's participants and admins only."""
     attachment = db.session.get(Attachment, attachment_id)
     consultation = db.session.get(Consultation, attachment.consultation_id) if attachment else None
-    if consultation is None or not _may_fetch(user, consultation):
+    if consultation is None or not may_open_attachments(user, consultation):
         raise NotFound(_("No such attachment."))
     path = storage_dir() / str(attachment.id)
     if not path.exists():
@@ -114,12 +161,4 @@ def open_attachment(user: User, attachment_id: uuid.UUID, ip: str | None = None)
         audit.record(session, user, "attachment_read", object_type="attachment",
                      object_id=attachment.id, ip=ip)
     return attachment, path
-
-
-def _may_fetch(user: User, consultation: Consultation) -> bool:
-    if user.role == "admin":
-        return True
-    if user.role == "feldsher":
-        return consultation.facility_id == user.facility_id
-    return consultation.doctor_id == user.id
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from telemed.db import utcnow, write_transaction
+from telemed.db import end_read_transaction, utcnow, write_transaction
 from telemed.errors import AtCapacity, Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Consultation, ConsultationEvent, Outcome, User
@@ -25,6 +25,7 @@ from telemed.services.certifications import qualified_specialties
 from telemed.services.events import ConsultationChanged
 from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
+from telemed.services.policy import offered_to, require_role, visible_to, waiting_offered_to
 from telemed.services.queue import QUEUE_ORDER
 
 
@@ -34,35 +35,6 @@ class Page:
     total: int
 
 
-# ---------------------------------------------------------------------------- scope
-
-
-def visible_to(user: User):
-    """SQL condition: the consultations this user may see (others are answered 404)."""
-    if user.role == "admin":
-        return True
-    if user.role == "feldsher":
-        return Consultation.facility_id == user.facility_id
-    if user.role == "doctor":
-        return or_(Consultation.doctor_id == user.id, waiting_offered_to(user))
-    return False
-
-
-def offered_to(qualified: list[str]):
-    """SQL condition, routing's rule: general or escalated requests go to every doctor, others to
-    the doctors qualified in their specialty (holding any certification the specialty requires)."""
-    return or_(Consultation.specialty == "general", Consultation.escalation_level > 0,
-               Consultation.specialty.in_(qualified))
-
-
-def waiting_offered_to(doctor: User, qualified: list[str] | None = None):
-    """SQL condition: waiting consultations this doctor (qualified in these specialties, read when
-    not given) is eligible for."""
-    if qualified is None:
-        qualified = qualified_specialties(doctor)
-    return (Consultation.status == "waiting") & offered_to(qualified)
-
-
 def _load_visible(session: Session, user: User, consultation_id: uuid.UUID) -> Consultation:
     consultation = session.scalar(
         select(Consultation).where(Consultation.id == consultation_id, visible_to(user))
@@ -70,6 +42,12 @@ def _load_visible(session: Session, user: User, consultation_id: uuid.UUID) -> C
     if consultation is None:
         raise NotFound(_("No such consultation."))
     return consultation
+
+
+def ensure_visible(user: User, consultation_id: uuid.UUID) -> None:
+    """NotFound unless the consultation is within the user's scope (not audited: nothing is read)."""
+    _load_visible(db.session, user, consultation_id)
+    end_read_transaction(db.session)
 
 
 def get_consultation(user: User, consultation_id: uuid.UUID, ip: str | None = None) -> Consultation:
@@ -154,14 +132,10 @@ def transition(session: Session, consultation_id: uuid.UUID, expected_status: st
     return result.rowcount == 1
 
 
-def _require_role(user: User, role: str) -> None:
-    if user.role != role:
-        raise Forbidden(_("Only a %(role)s can do this.", role=role))
-
 
 def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool]:
     """Open a request for the requester's facility; a repeated client_key returns the stored one."""
-    _require_role(requester, "feldsher")
+    require_role(requester, "feldsher")
     if requester.facility_id is None:
         raise Forbidden(_("Your account is not attached to a facility."))
     existing = _by_client_key(requester, data["client_key"])
@@ -212,7 +186,7 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     A light read first sends the losers of a race away without taking the write lock; the winner's
     conditional UPDATE re-checks both the status and the doctor's eligibility, atomically.
     """
-    _require_role(doctor, "doctor")
+    require_role(doctor, "doctor")
     doctor_id = doctor.id
     limit = current_app.config["TELEMED"].max_active_per_doctor
     offered = offered_to(qualified_specialties(doctor))
@@ -222,8 +196,10 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     ).one_or_none()
     if current is None:
         raise NotFound(_("No such consultation."))
-    if current.status == "waiting" and not current.offered:
-        # Outside this doctor's scope: answered as if it did not exist (DESIGN.md, errors).
+    if not current.offered:
+        # Never offered to this doctor, so outside their scope whatever its state: answered as if
+        # it did not exist (DESIGN.md, errors). A doctor it was offered to who lost the race is
+        # told so (409) below.
         raise NotFound(_("No such consultation."))
     if current.status != "waiting":
         raise Conflict(_not_waiting_message(current.status))
@@ -263,7 +239,7 @@ def _not_waiting_message(status: str) -> str:
 def _back_to_queue(doctor: User, consultation_id: uuid.UUID, kind: str, reason: str | None,
                    **changes) -> Consultation:
     """Release or transfer: the assigned doctor hands an active consultation back to the queue."""
-    _require_role(doctor, "doctor")
+    require_role(doctor, "doctor")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
         if "specialty" in changes and consultation.specialty == changes["specialty"]:
@@ -290,7 +266,7 @@ def transfer(doctor: User, consultation_id: uuid.UUID, specialty: str, reason: s
 
 def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consultation:
     """The post withdraws a request that no doctor has taken yet."""
-    _require_role(user, "feldsher")
+    require_role(user, "feldsher")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, user, consultation_id)
         if not transition(session, consultation_id, "waiting", status="cancelled",
@@ -304,7 +280,7 @@ def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consul
 
 def close(doctor: User, consultation_id: uuid.UUID, data: dict) -> Consultation:
     """The assigned doctor closes an active consultation with a coded outcome."""
-    _require_role(doctor, "doctor")
+    require_role(doctor, "doctor")
     with write_transaction(db.session) as session:
         consultation = _load_visible(session, doctor, consultation_id)
         now = utcnow()

@@ -8,12 +8,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from telemed.db import district_today, utcnow, write_transaction
-from telemed.errors import Conflict, Forbidden, NotFound
+from telemed.errors import Conflict, NotFound
 from telemed.extensions import db
 from telemed.models import Consultation, Outcome, User
 from telemed.services import events
-from telemed.services.consultations import log_event, visible_to
+from telemed.services.consultations import log_event
 from telemed.services.events import ConsultationChanged
+from telemed.services.policy import require_role, visible_to
 
 WINDOWS = ("overdue", "today", "upcoming", "all")
 
@@ -37,8 +38,7 @@ def due_follow_ups(user: User, window: str, today: date | None = None) -> list[C
 
 def mark_done(user: User, consultation_id: uuid.UUID, note: str | None) -> Consultation:
     """The post records that the follow-up took place (written to the event log)."""
-    if user.role != "feldsher":
-        raise Forbidden(_("Only the post marks its follow-ups done."))
+    require_role(user, "feldsher")
     with write_transaction(db.session) as session:
         consultation = session.scalar(select(Consultation).where(
             Consultation.id == consultation_id, visible_to(user)))

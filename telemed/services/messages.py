@@ -12,14 +12,8 @@ from telemed.errors import Conflict, Forbidden, NotFound
 from telemed.extensions import db
 from telemed.models import Consultation, Message, User
 from telemed.services import events
-from telemed.services.consultations import visible_to
 from telemed.services.events import MessageSent
-
-
-def _is_participant(user: User, consultation: Consultation) -> bool:
-    if user.role == "feldsher":
-        return consultation.facility_id == user.facility_id
-    return user.role == "doctor" and consultation.doctor_id == user.id
+from telemed.services.policy import is_participant, visible_to
 
 
 def _visible(user: User, consultation_id: uuid.UUID) -> Consultation:
@@ -65,7 +59,7 @@ def send_message(user: User, consultation_id: uuid.UUID, body: str,
 def check_can_write(session, user: User, consultation_id: uuid.UUID) -> Consultation:
     """The consultation, if this user may write in its chat now; NotFound, Forbidden or Conflict."""
     consultation = _visible(user, consultation_id)
-    if not _is_participant(user, consultation):
+    if not is_participant(user, consultation):
         raise Forbidden(_("Only the post and the doctor holding the consultation can write here."))
     if not consultation.is_open:
         raise Conflict(_("This consultation is %(status)s; the chat is closed.",

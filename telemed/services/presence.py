@@ -11,15 +11,14 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import delete, exists, func, select, update
 
 from telemed.db import utcnow, write_transaction
-from telemed.errors import Forbidden
 from telemed.extensions import db
 from telemed.models import Presence, PresenceConnection, User
 from telemed.services import events
 from telemed.services.events import PresenceChanged
+from telemed.services.policy import require_role
 
 # Identifies this server process's connections.
 SERVER_ID = uuid.uuid4().hex
@@ -51,11 +50,6 @@ def _recompute(session, user_id: int) -> tuple[str, str]:
     return before, presence.status
 
 
-def _require_doctor(user: User) -> None:
-    if user.role != "doctor":
-        raise Forbidden(_("Only doctors have a presence."))
-
-
 def _recompute_and_record(session, user_id: int) -> str:
     before, after = _recompute(session, user_id)
     if before != after:
@@ -65,7 +59,7 @@ def _recompute_and_record(session, user_id: int) -> str:
 
 def _change(user: User, change) -> str:
     """Apply a change to a doctor's presence rows; tell everyone if what they see changed."""
-    _require_doctor(user)
+    require_role(user, "doctor")  # only doctors have a presence
     with write_transaction(db.session) as session:
         change(session)
         session.flush()

@@ -11,6 +11,7 @@ from telemed.extensions import db
 from telemed.models import District, Facility, User
 from telemed.services import audit, logins
 from telemed.services.auth import hash_password
+from telemed.services.policy import may_read_user
 
 
 def _check_account(role: str, facility_id, specialties) -> dict[str, list[str]]:
@@ -54,7 +55,7 @@ def create_user(data: dict, actor: User | None = None) -> User:
 def get_user(viewer: User, user_id: int) -> User:
     """A staff account: admins read anyone, others only themselves (404 otherwise)."""
     user = db.session.get(User, user_id)
-    if user is None or (viewer.role != "admin" and viewer.id != user_id):
+    if user is None or not may_read_user(viewer, user_id):
         raise NotFound(_("No such staff member."))
     return user
 

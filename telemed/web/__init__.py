@@ -140,7 +140,10 @@ def me():
 @bp.get("/consultations/<uuid:consultation_id>")
 @login_required
 def consultation(consultation_id: uuid.UUID):
-    """One consultation: details, timeline, chat, closing."""
+    """One consultation: details, timeline, chat, closing (404 outside the user's scope)."""
+    from telemed.services.consultations import ensure_visible
+
+    ensure_visible(current_user, consultation_id)
     return render_template("consultation.html", consultation_id=str(consultation_id),
                            dispositions=DISPOSITIONS, specialties=SPECIALTIES)
 

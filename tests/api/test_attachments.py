@@ -3,12 +3,13 @@ import io
 import uuid
 
 import pytest
+from PIL import ExifTags, Image, PngImagePlugin
 
 from telemed.extensions import socketio
-from tests.helpers import consultation_body, row_counts
+from tests.helpers import consultation_body, jpeg_bytes, png_bytes, row_counts
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2000
+JPEG = jpeg_bytes()
+PNG = png_bytes()
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
@@ -44,14 +45,14 @@ def test_upload_shows_in_chat_and_participants_fetch_it(app, login, district, ac
     message = response.get_json()
     assert message["body"] == "12-lead ECG"
     assert message["attachment"]["content_type"] == "image/jpeg"
-    assert message["attachment"]["size_bytes"] == len(JPEG)
     pushed = [e["args"][0] for e in doctor_sock.get_received() if e["name"] == "message:new"]
     assert pushed[0]["attachment"]["id"] == message["attachment"]["id"]
     doctor_sock.disconnect()
 
     url = message["attachment"]["url"]
     fetched = doctor.http.get(url)
-    assert fetched.status_code == 200 and fetched.data == JPEG
+    assert fetched.status_code == 200 and fetched.data[:3] == b"\xff\xd8\xff"
+    assert message["attachment"]["size_bytes"] == len(fetched.data)
     assert fetched.headers["Content-Type"] == "image/jpeg"
     assert fetched.headers["X-Content-Type-Options"] == "nosniff"
     assert login(district.admin).http.get(url).status_code == 200
@@ -80,6 +81,8 @@ def test_png_and_pdf_are_accepted_and_a_retry_stores_once(app, settings, active)
     (b"MZ\x90\x00 not an image", "ecg.jpg", "image/jpeg", 422, "file"),
     (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "x.svg", "image/svg+xml", 422, "file"),
     (b"", "empty.jpg", "image/jpeg", 422, "file"),
+    (JPEG[: len(JPEG) // 2], "cut.jpg", "image/jpeg", 422, "file"),   # damaged in transit
+    (PNG[:40], "cut.png", "image/png", 422, "file"),
     (JPEG[:3] + b"\x00" * (5 * 1024 * 1024), "big.jpg", "image/jpeg", 413, None),
 ])
 def test_bad_files_are_refused_and_nothing_is_stored(app, settings, active, data, filename,
@@ -109,11 +112,56 @@ def test_missing_file_or_key_and_outsiders(app, login, district, active):
 
 @pytest.mark.parametrize("size", [3 * 1024 * 1024, int(4.9 * 1024 * 1024)])
 def test_photos_up_to_the_documented_5_mb_are_taken(active, size):
-    consultation_id, feldsher, _doctor = active
-    photo = JPEG + b"\x00" * (size - len(JPEG))
+    consultation_id, feldsher, doctor = active
+    width, height = 1600, size // (2 * 1600)  # a real photo of about half the size, then padding
+    photo = jpeg_bytes(width, height, pad_to=size)
     answer = upload(feldsher, consultation_id, photo)
     assert answer.status_code == 201, answer.get_json()
-    assert answer.get_json()["attachment"]["size_bytes"] == size
+    stored = doctor.http.get(answer.get_json()["attachment"]["url"]).data
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (width, height)
+
+
+def test_photos_are_stored_upright_and_without_their_exif(active):
+    consultation_id, feldsher, doctor = active
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # the phone was held sideways: turn 90 degrees clockwise
+    exif[ExifTags.Base.Model] = "VillagePhone X1"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", (43.0, 15.0, 30.0)
+    gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", (76.0, 57.0, 0.0)
+    photo = jpeg_bytes(80, 40, exif=exif)
+    with Image.open(io.BytesIO(photo)) as sent:  # the test photo really carries a position
+        assert sent.getexif().get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitude] == (43, 15, 30)
+    answer = upload(feldsher, consultation_id, photo)
+    assert answer.status_code == 201, answer.get_json()
+    stored = doctor.http.get(answer.get_json()["attachment"]["url"]).data
+    assert b"Exif" not in stored and b"VillagePhone" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (40, 80)
+        assert not image.getexif()
+
+    note = PngImagePlugin.PngInfo()
+    note.add_text("Location", "Village Alpha, house 12")
+    picture = io.BytesIO()
+    Image.linear_gradient("L").save(picture, "PNG", pnginfo=note)
+    answer = upload(feldsher, consultation_id, picture.getvalue(), "scan.png", "image/png")
+    assert answer.status_code == 201, answer.get_json()
+    stored = doctor.http.get(answer.get_json()["attachment"]["url"]).data
+    assert b"Village Alpha" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (256, 256)
+
+
+def test_a_picture_of_too_many_pixels_is_refused_before_it_is_decoded(app, settings, active):
+    consultation_id, feldsher, _doctor = active
+    bomb = io.BytesIO()
+    Image.new("1", (10_000, 6_000)).save(bomb, "PNG")  # 60 megapixels in a few kilobytes
+    before = (row_counts(app), stored_files(settings))
+    answer = upload(feldsher, consultation_id, bomb.getvalue(), "bomb.png", "image/png")
+    assert answer.status_code == 422
+    assert "megapixels" in answer.get_json()["error"]["message"]
+    assert (row_counts(app), stored_files(settings)) == before
 
 
 def test_a_body_over_the_limit_is_a_413_in_the_error_shape(app, active):
