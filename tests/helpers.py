@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -227,3 +228,9 @@ def jpeg_bytes(width: int = 64, height: int = 48, exif=None, pad_to: int | None 
         assert len(data) <= pad_to, (len(data), pad_to)
         data += b"\x00" * (pad_to - len(data))
     return data
+
+
+def page_csrf_token(http, path: str = "/login") -> str:
+    """The CSRF token a page's form carries, for posting that form as a browser would."""
+    page = http.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

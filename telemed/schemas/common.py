@@ -144,9 +144,32 @@ class SenderSchema(PersonSchema):
     role = fields.String()
 
 
+def reject_nul_characters(data) -> None:
+    """ValidationError naming every text (or key) holding a NUL character: no text column can
+    store one (PostgreSQL refuses it outright), so it is refused at the edge, not by the database."""
+    bad: dict[str, list[str]] = {}
+
+    def walk(value, where: str) -> None:
+        if isinstance(value, str):
+            if "\x00" in value:
+                bad[where or "_schema"] = [_("Contains a NUL character, which no text may hold.")]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(str(key), where)
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{where}.{index}" if where else str(index))
+
+    walk(data, "")
+    if bad:
+        raise ValidationError(bad)
+
+
 def validated(schema: Schema, data) -> dict:
     """Data loaded through the schema, or ValidationFailed naming every bad field."""
     try:
+        reject_nul_characters(data)
         return schema.load(data)
     except ValidationError as exc:
         raise ValidationFailed(_("Some fields are not valid."), flatten_errors(exc.messages)) from exc

@@ -37,6 +37,9 @@ def _verify(password_hash: str, password: str) -> bool:
 def authenticate(username: str, password: str, ip: str | None = None) -> tuple[User, str]:
     """The active user with these credentials and a new login for them; Unauthenticated (and an
     audit row) otherwise."""
+    # No username holds a NUL (and no database column could): such a name matches nobody, and is
+    # audited with the NULs made visible.
+    username = username.replace("\x00", "\N{REPLACEMENT CHARACTER}")
     user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
     stored = user.password_hash if user else _DUMMY_HASH
     # No pooled connection is held while the hash is checked (tens of milliseconds, and a queue

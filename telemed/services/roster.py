@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from telemed.errors import ValidationFailed
+from telemed.schemas.common import reject_nul_characters
 
 COLUMNS = ("username", "type", "issued_on", "expires_on", "issuer", "number")
 REQUIRED = ("username", "type", "issued_on")
@@ -104,6 +105,7 @@ def read_roster(content: bytes) -> tuple[list[tuple[int, dict]], dict[int, dict]
             continue  # blank lines are not rows
         raw = {name: value for name, value in zip(header, values) if name in COLUMNS}
         try:
+            reject_nul_characters(raw)
             rows.append((number, schema.load(raw)))
         except ValidationError as exc:
             errors[number] = {k: [str(m) for m in v] for k, v in exc.messages.items()}

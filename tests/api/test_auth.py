@@ -1,9 +1,8 @@
 """Sessions, CSRF, roles on pages, rate limits and the audit of logins and refusals."""
-import re
 
 import sqlalchemy as sa
 
-from tests.helpers import PASSWORD, ApiClient, consultation_body, row_counts
+from tests.helpers import PASSWORD, ApiClient, consultation_body, page_csrf_token, row_counts
 
 
 def audit_actions(app):
@@ -101,11 +100,9 @@ def test_pages_require_login_and_the_right_role(app, district):
 
 
 def test_login_page_form_logs_in_and_never_redirects_off_site(app, district):
-    import re
 
     client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    token = page_csrf_token(client)
     response = client.post("/login?next=https://evil.example/", data={
         "username": "doctor_g", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302
@@ -176,8 +173,7 @@ def test_guessing_one_accounts_password_locks_that_account_not_the_address(app, 
                                      json={"username": "DOCTOR_G ", "password": PASSWORD})
     assert right.status_code == 429
     browser = ApiClient(app).http
-    token = re.search(r'name="csrf_token" value="([^"]+)"',
-                      browser.get("/login").get_data(as_text=True)).group(1)
+    token = page_csrf_token(browser)
     form = browser.post("/login", data={"username": "doctor_g", "password": PASSWORD,
                                         "csrf_token": token})
     assert form.status_code == 429

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from telemed.extensions import db, socketio
-from tests.helpers import PASSWORD, ApiClient, consultation_body
+from tests.helpers import PASSWORD, ApiClient, consultation_body, page_csrf_token
 
 
 def _replay(app, client: ApiClient) -> ApiClient:
@@ -92,11 +92,9 @@ def test_an_idle_login_and_a_too_old_login_end(app, login, district, monkeypatch
 
 
 def test_logging_in_rotates_the_csrf_token(app, district):
-    import re
 
     client = ApiClient(app)
-    page = client.http.get("/login").get_data(as_text=True)     # an anonymous session's token
-    before = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    before = page_csrf_token(client.http)  # an anonymous session's token
     answer = client.http.post("/api/v1/session", json={"username": "doctor_g", "password": PASSWORD})
     after = answer.get_json()["csrf_token"]
     assert after != before

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from telemed.services.clinical_codes import iin_check_digit, parse_iin
-from tests.helpers import ApiClient, close_body, consultation_body, row_counts
+from tests.helpers import ApiClient, close_body, consultation_body, page_csrf_token, row_counts
 
 
 def make_iin(born: date, sex: str, serial: str = "0001") -> str:
@@ -260,3 +260,26 @@ def test_transfer_outside_scope_is_a_404_whatever_the_body(app, login, district)
         answer = stranger.post(f"/consultations/{created['id']}/transfer",
                                json={"specialty": specialty, "reason": "not mine"})
         assert answer.status_code == 404
+
+
+def test_a_nul_character_anywhere_is_a_422_not_a_database_error(app, login, district):
+    # PostgreSQL refuses NUL in text outright: found by schemathesis (POST /certifications).
+    admin = login(district.admin)
+    before = row_counts(app)
+    refused = admin.post("/certifications", json={"user_id": district.doctor.id, "type": "BLS\u0000",
+                                                  "issued_on": "2025-03-01"})
+    assert refused.status_code == 422 and "type" in refused.get_json()["error"]["fields"]
+    nested = login(district.feldsher_a).post(
+        "/consultations", json=consultation_body(patient={"age_years": 54, "sex": "male",
+                                                          "ref": "A\u0000B"}))
+    assert nested.status_code == 422 and "patient.ref" in nested.get_json()["error"]["fields"]
+    query = admin.get("/audit?action=login%00")
+    assert query.status_code == 422 and "action" in query.get_json()["error"]["fields"]
+    stranger = ApiClient(app)
+    login_answer = stranger.http.post("/api/v1/session",
+                                      json={"username": "admin_z\u0000", "password": "x"})
+    assert login_answer.status_code in (401, 422)
+    form_answer = stranger.http.post("/login", data={"username": "admin_z\u0000", "password": "x",
+                                                      "csrf_token": page_csrf_token(stranger.http)})
+    assert form_answer.status_code == 401
+    assert row_counts(app) == before

@@ -189,6 +189,16 @@ def test_bad_rows_are_named_and_nothing_is_imported(app, login, district):
     assert row_counts(app) == before
 
 
+def test_a_nul_character_in_a_cell_names_its_row(app, login, district):
+    admin = login(district.admin)
+    before = row_counts(app)
+    response = upload(admin, csv_file("username,type,issued_on\nfeldsher_a,BLS\u0000,2025-03-01\n"))
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"row": 2, "fields": {
+        "type": ["Contains a NUL character, which no text may hold."]}}]
+    assert row_counts(app) == before
+
+
 def test_unreadable_files(login, district):
     admin = login(district.admin)
     assert upload(admin, csv_file("name,date\nx,y\n")).status_code == 422   # wrong header
