@@ -69,6 +69,10 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         message_queue=settings.message_queue,
         cors_allowed_origins=settings.allowed_origins or None,
         manage_session=True,
+        # A connection's events run one after another in the green thread reading it, not one new
+        # green thread each: a client flooding events queues behind itself (and is cut off by the
+        # rate limit) instead of putting a thousand handlers ahead of everybody else.
+        async_handlers=False,
         ping_interval=10,
         ping_timeout=20,
     )

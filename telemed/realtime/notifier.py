@@ -28,7 +28,11 @@ from telemed.services.events import ConsultationChanged, MessageSent, PresenceCh
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
 
-YIELD_EVERY = 50
+# A sweep escalating hundreds at once is published in slices, letting every other green thread
+# (a health check, a doctor's claim) run between them: consultations loaded and shaped per slice,
+# and emits between yields (each emit to the doctors' room queues one packet per connection).
+LOAD_SLICE = 25
+EMITS_PER_YIELD = 5
 
 
 class Notifier:
@@ -65,10 +69,9 @@ class Notifier:
         # session's identity map holds them only weakly) instead of loading them again.
         published = g.telemed_published = {}
         queue_moved = False
-        # In slices: a sweep escalating hundreds at once loads, shapes and sends a slice, then lets
-        # every other green thread run before the next; a single change is one slice.
-        for first in range(0, len(changes), YIELD_EVERY):
-            part = changes[first:first + YIELD_EVERY]
+        # In slices (LOAD_SLICE, EMITS_PER_YIELD); a single change is one slice.
+        for first in range(0, len(changes), LOAD_SLICE):
+            part = changes[first:first + LOAD_SLICE]
             if first:
                 self._server.sleep(0)
             ids = list(dict.fromkeys(change.consultation_id for change in part))
@@ -94,7 +97,7 @@ class Notifier:
             end_read_transaction(db.session)  # no pooled connection is held during the fan-out
             for sent, (event, payload, rooms) in enumerate(outgoing, start=1):
                 self._emit(event, payload, rooms)
-                if sent % YIELD_EVERY == 0:
+                if sent % EMITS_PER_YIELD == 0:
                     self._server.sleep(0)
         if queue_moved:
             self.positions.queue_changed()
