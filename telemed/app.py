@@ -7,7 +7,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
 from telemed.errorhandlers import guard_request_bodies, register_error_handlers
-from telemed.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio, talisman
+from telemed.extensions import (
+    babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman,
+)
+from telemed.web.assets import ASSETS_KEY, AssetStore, asset_url, compress_answer
 
 # No inline script or style, nothing from elsewhere, and no page may frame ours (the claim and close
 # buttons must not be clickjacked). Socket.IO connects to the same origin ('self' covers ws/wss).
@@ -31,7 +34,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         "telemed",
         instance_path=str(settings.instance_path),
         template_folder=str(REPOSITORY_ROOT / "templates"),
-        static_folder=str(REPOSITORY_ROOT / "static"),
+        static_folder=None,  # telemed.web.assets serves only the files the pages use
     )
     app.config.from_mapping(settings.flask_config())
     if settings.trusted_proxies:
@@ -61,6 +64,10 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         referrer_policy="same-origin",
         content_security_policy=CONTENT_SECURITY_POLICY,
     )
+    compress.init_app(app)
+    app.after_request(compress_answer)
+    app.extensions[ASSETS_KEY] = AssetStore(REPOSITORY_ROOT / "static")
+    app.add_template_global(asset_url)
     login_manager.login_view = "web.login"
     login_manager.login_message = None
     socketio.init_app(

@@ -167,6 +167,14 @@ class Settings:
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url,
             "RATELIMIT_ENABLED": True,
             "BABEL_DEFAULT_LOCALE": "en",
+            # Dynamic answers are compressed by telemed.web.assets.compress (never one carrying
+            # the session's CSRF token); the browser files are compressed once and kept.
+            "COMPRESS_REGISTER": False,
+            "COMPRESS_MIMETYPES": ["text/html", "text/plain", "text/csv", "application/json",
+                                   "application/fhir+json"],
+            "COMPRESS_ALGORITHM": ["br", "gzip"],
+            "COMPRESS_ALGORITHM_STREAMING": ["br", "deflate"],
+            "COMPRESS_BR_LEVEL": 5,
             "TESTING": self.testing,
             "TELEMED": self,
         }

@@ -1,6 +1,7 @@
 """The Flask extensions, created unbound here and bound in `create_app`."""
 from flask import current_app
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -23,6 +24,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 talisman = Talisman()
+compress = Compress()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

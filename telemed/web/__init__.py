@@ -30,6 +30,7 @@ from telemed.models.vocabulary import (
     SPECIALTIES,
 )
 from telemed.services import auth
+from telemed.web.assets import serve_asset
 
 bp = Blueprint("web", __name__)
 
@@ -40,6 +41,12 @@ def _role_page(role: str, template: str, **context):
     if current_user.role != role:
         abort(403)
     return render_template(template, **context)
+
+
+@bp.get("/static/<path:filename>")
+def static_file(filename: str):
+    """A file the pages use, under its content-hashed name, cached for good (web/assets.py)."""
+    return serve_asset(filename)
 
 
 @bp.get("/healthz")
