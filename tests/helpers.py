@@ -8,7 +8,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from PIL import Image
@@ -234,3 +234,17 @@ def page_csrf_token(http, path: str = "/login") -> str:
     """The CSRF token a page's form carries, for posting that form as a browser would."""
     page = http.get(path).get_data(as_text=True)
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def make_iin(born: date, sex: str, serial: str = "0001") -> str:
+    """A valid IIN for a birth date and sex (checksum included)."""
+    from telemed.services.clinical_codes import iin_check_digit
+
+    century_digit = {1800: 1, 1900: 3, 2000: 5}[born.year // 100 * 100] + (sex == "female")
+    first = f"{born:%y%m%d}{century_digit}{serial}"
+    for tweak in range(10):  # a handful of serials have no valid check digit
+        candidate = first[:-1] + str((int(first[-1]) + tweak) % 10)
+        digit = iin_check_digit(candidate)
+        if digit is not None:
+            return candidate + str(digit)
+    raise AssertionError("no valid serial")

@@ -14,14 +14,16 @@
 
   function readForm() {
     const f = new FormData(form);
-    const num = (name, parse) => (f.get(name) === "" || f.get(name) === null ? null : parse(f.get(name)));
+    // A decimal comma is read as a point ("38,4" is 38.4); what is no number is sent as typed,
+    // so the server names the field instead of the value silently vanishing.
+    const number = (text) => { const n = Number(text.trim().replace(",", ".")); return Number.isNaN(n) ? text : n; };
+    const num = (name) => (f.get(name) === "" || f.get(name) === null ? null : number(f.get(name)));
     const vitals = {};
-    for (const name of INTEGER_VITALS) { const v = num(name, Number); if (v !== null) vitals[name] = v; }
-    for (const name of DECIMAL_VITALS) { const v = num(name, Number); if (v !== null) vitals[name] = v; }
+    for (const name of INTEGER_VITALS.concat(DECIMAL_VITALS)) { const v = num(name); if (v !== null) vitals[name] = v; }
     if (f.get("avpu")) vitals.avpu = f.get("avpu");
     if (form.elements.on_oxygen.checked) vitals.on_oxygen = true;
     const patient = { sex: f.get("sex") };
-    const years = num("age_years", Number), months = num("age_months", Number);
+    const years = num("age_years"), months = num("age_months");
     if (years !== null) patient.age_years = years;
     if (months !== null) patient.age_months = months;
     if (f.get("iin")) patient.iin = f.get("iin").trim();

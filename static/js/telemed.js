@@ -47,7 +47,7 @@
 
   function describeError(err) {
     if (!(err instanceof ApiError)) return msg("error");
-    const details = Object.entries(err.fields).map(([f, m]) => `${f}: ${[].concat(m).join(" ")}`);
+    const details = Object.entries(err.fields).map(([f, m]) => `${label("field", f)}: ${[].concat(m).join(" ")}`);
     return [err.message].concat(details).join(" ");
   }
 

@@ -129,6 +129,42 @@ class ConsultationCreateSchema(StrictSchema):
     specialty = fields.String(load_default="general", validate=validate.OneOf(SPECIALTIES))
 
 
+INTEGER_VITALS = ("sbp", "dbp", "hr", "rr", "spo2")
+DECIMAL_VITALS = ("temp_c", "glucose_mmol")
+
+
+def _form_number(text: str, decimal: bool):
+    """A typed number: a decimal comma read as a point ("38,4" is 38.4); text that is no number
+    is passed on as it is, for the schema to refuse by name."""
+    cleaned = text.strip().replace(",", ".") if decimal else text.strip()
+    try:
+        return float(cleaned) if decimal else int(cleaned)
+    except ValueError:
+        return text
+
+
+def consultation_body_from_form(form) -> dict:
+    """The body `ConsultationCreateSchema` takes, from the post page's form sent as a plain HTML
+    form (without JavaScript): blank fields left out, numbers read, the checkbox a boolean."""
+    value = {name: (form.get(name) or "").strip() for name in form.keys()}
+    patient = {"sex": value.get("sex", "")}
+    for name in ("age_years", "age_months"):
+        if value.get(name):
+            patient[name] = _form_number(value[name], decimal=False)
+    for name in ("iin", "ref"):
+        if value.get(name):
+            patient[name] = value[name]
+    vitals = {name: _form_number(value[name], decimal=name in DECIMAL_VITALS)
+              for name in INTEGER_VITALS + DECIMAL_VITALS if value.get(name)}
+    if value.get("avpu"):
+        vitals["avpu"] = value["avpu"]
+    if "on_oxygen" in form:
+        vitals["on_oxygen"] = True
+    return {"client_key": value.get("client_key", ""), "patient": patient,
+            "complaint": form.get("complaint", ""), "vitals": vitals,
+            "priority": value.get("priority", ""), "specialty": value.get("specialty") or "general"}
+
+
 class ReasonSchema(StrictSchema):
     reason = Text(MAX_REASON, load_default=None, allow_none=True)
 

@@ -18,6 +18,8 @@ from telemed.extensions import (
     login_account_key,
     login_account_rate_limit,
     login_rate_limit,
+    user_rate_key,
+    write_rate_limit,
 )
 from telemed.models.vocabulary import (
     AVPU,
@@ -99,8 +101,35 @@ def logout():
 @login_required
 def post():
     """The post's screen: new request, open requests, follow-ups."""
-    return _role_page("feldsher", "post.html", priorities=PRIORITIES, specialties=SPECIALTIES,
-                      sexes=SEXES, avpu=AVPU)
+    return _post_page()
+
+
+def _post_page(values: dict | None = None, error: ServiceError | None = None, status: int = 200):
+    """The post's screen, its form filled with what was sent and the reason it was refused."""
+    values = values or {"client_key": str(uuid.uuid4())}  # one key per form: a resend is a retry
+    page = _role_page("feldsher", "post.html", priorities=PRIORITIES, specialties=SPECIALTIES,
+                      sexes=SEXES, avpu=AVPU, values=values, error=error)
+    return page, status
+
+
+@bp.post("/post")
+@login_required
+@limiter.limit(write_rate_limit, key_func=user_rate_key)
+def post_request():
+    """The request form sent without JavaScript (or before it loaded): open the request and show
+    it; refused, the page comes back with everything typed and the reason. No patient data ever
+    goes into a URL."""
+    from telemed.schemas.common import validated
+    from telemed.schemas.consultation import ConsultationCreateSchema, consultation_body_from_form
+    from telemed.services.consultations import create_consultation
+
+    try:
+        data = validated(ConsultationCreateSchema(), consultation_body_from_form(request.form))
+        consultation, _created = create_consultation(current_user, data)
+    except ServiceError as error:
+        db.session.rollback()
+        return _post_page(request.form.to_dict(), error, error.status)
+    return redirect(url_for("web.consultation", consultation_id=consultation.id), code=303)
 
 
 @bp.get("/doctor")

@@ -24,6 +24,17 @@ LABELS = {
         "closed": _l("Closed with an outcome"), "follow_up_done": _l("Follow-up done"),
     },
     "presence": {"available": _l("Available"), "away": _l("Away"), "offline": _l("Offline")},
+    # The request form's fields, as an error names them (`patient.age_years`).
+    "field": {
+        "client_key": _l("Form"), "patient": _l("Patient"), "patient.sex": _l("Sex"),
+        "patient.age_years": _l("Age (years)"), "patient.age_months": _l("Age (months)"),
+        "patient.iin": _l("IIN"), "patient.ref": _l("Local record number"),
+        "complaint": _l("Complaint"), "priority": _l("Priority"), "specialty": _l("Specialty"),
+        "vitals.sbp": _l("Systolic BP"), "vitals.dbp": _l("Diastolic BP"),
+        "vitals.hr": _l("Heart rate"), "vitals.rr": _l("Resp. rate"), "vitals.spo2": _l("SpO₂"),
+        "vitals.temp_c": _l("Temperature"), "vitals.glucose_mmol": _l("Glucose"),
+        "vitals.avpu": _l("AVPU"), "vitals.on_oxygen": _l("On oxygen"),
+    },
     "cert_status": {"valid": _l("valid"), "expiring": _l("expiring"), "expired": _l("expired"),
                     "revoked": _l("revoked"), "none": _l("none")},
 }

@@ -1,13 +1,13 @@
 """The users' own view: the post and the doctor in two headless Chromium contexts."""
 import os
 import re
-from pathlib import Path
-
 import time
+from datetime import date
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import IN_CI, PASSWORD, consultation_body
+from tests.helpers import IN_CI, PASSWORD, consultation_body, make_iin
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
@@ -126,12 +126,13 @@ def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_pat
 def test_a_refused_request_shows_the_reason_and_sends_nothing(open_as):
     post = open_as("feldsher_a")
     post.fill("input[name=age_years]", "40")
+    post.select_option("select[name=sex]", "female")
     post.fill("textarea[name=complaint]", "Fever")
     post.fill("input[name=spo2]", "120")
     post.click("#new-request button[type=submit]")
     error = post.locator("#form-error")
     error.wait_for(state="visible")
-    assert "vitals.spo2" in error.inner_text()
+    assert "SpO₂:" in error.inner_text()  # the field by its name on the form
     assert post.locator("#open-list li.consultation").count() == 0
 
 
@@ -140,6 +141,7 @@ def test_a_request_typed_offline_is_sent_once_when_the_line_returns(open_as, liv
     post.context.set_offline(True)
     post.wait_for_selector("#connection[data-state=offline]")
     post.fill("input[name=age_years]", "33")
+    post.select_option("select[name=sex]", "female")
     post.fill("textarea[name=complaint]", "Bleeding after delivery")
     post.select_option("select[name=specialty]", "obstetrics")
     post.select_option("select[name=priority]", "emergency")
@@ -316,3 +318,32 @@ def test_admin_adds_a_facility_and_a_certification_and_sees_refusals(open_as, li
     admin.click("#add-form button[type=submit]")
     admin.wait_for_selector("#rows tr >> text=Feldsher_A")
     assert admin.is_hidden("#add-error")
+
+
+def test_with_javascript_off_a_request_is_sent_and_no_patient_data_is_in_any_url(
+        browser, live_server, district):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    visited = []
+    page.on("request", lambda request: visited.append(request.url))
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=username]", "feldsher_a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/post")
+    iin = make_iin(date(1968, 1, 1), "male")
+    page.select_option("select[name=sex]", "male")
+    page.fill("input[name=iin]", iin)
+    page.fill("textarea[name=complaint]", "Crushing chest pain at rest")
+    page.fill("input[name=temp_c]", "38,4")  # a decimal comma, as a Russian keyboard types it
+    page.click("#new-request button[type=submit]")
+    page.wait_for_url(re.compile(r".*/consultations/[0-9a-f-]{36}$"))
+    stored = live_server.session("feldsher_a").get("/consultations").json()["items"]
+    assert [c["complaint"] for c in stored] == ["Crushing chest pain at rest"]
+    assert stored[0]["vitals"]["temp_c"] == 38.4
+    assert page.url.endswith(f"/consultations/{stored[0]['id']}")
+    log = live_server.log_path.read_text()
+    for secret in ("Crushing", "chest", iin, "38,4", "38.4"):
+        assert all(secret not in url for url in visited), secret
+        assert secret not in log, secret
+    context.close()
