@@ -8,6 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from telemed.db import district_today
 from telemed.errors import ValidationFailed
+from telemed.schemas.messages import translated
 
 MAX_COMPLAINT = 2000
 
@@ -60,7 +61,7 @@ def flatten_errors(messages: dict, prefix: str = "") -> dict[str, list[str]]:
         if isinstance(value, dict):
             flat.update(flatten_errors(value, f"{path}."))
         else:
-            flat.setdefault(path, []).extend(str(v) for v in value)
+            flat.setdefault(path, []).extend(translated(str(v)) for v in value)
     return flat
 
 

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from telemed.errors import ValidationFailed
-from telemed.schemas.common import reject_nul_characters
+from telemed.schemas.common import flatten_errors, reject_nul_characters
 
 COLUMNS = ("username", "type", "issued_on", "expires_on", "issuer", "number")
 REQUIRED = ("username", "type", "issued_on")
@@ -108,7 +108,7 @@ def read_roster(content: bytes) -> tuple[list[tuple[int, dict]], dict[int, dict]
             reject_nul_characters(raw)
             rows.append((number, schema.load(raw)))
         except ValidationError as exc:
-            errors[number] = {k: [str(m) for m in v] for k, v in exc.messages.items()}
+            errors[number] = flatten_errors(exc.messages)
     if not rows and not errors:
         raise ValidationFailed(_("The file has no rows."), {"file": [_("The file has no rows.")]})
     return rows, errors
