@@ -101,14 +101,18 @@ def build_app(config: Settings | dict | None = None) -> Flask:
 
 
 def _select_locale() -> str:
-    from flask import has_request_context
+    """The user's own choice, then the browser's Accept-Language, then TELEMED_DEFAULT_LOCALE."""
+    from flask import current_app, has_request_context
     from flask_login import current_user
 
+    settings = current_app.config["TELEMED"]
     if not has_request_context():
-        return "en"
-    if current_user and current_user.is_authenticated and current_user.locale:
+        return settings.default_locale
+    if current_user and current_user.is_authenticated and current_user.locale in settings.locales:
         return current_user.locale
-    return request.accept_languages.best_match(["en"]) or "en"
+    if request.args.get("lang") in settings.locales:  # chosen on the login page, before logging in
+        return request.args["lang"]
+    return request.accept_languages.best_match(settings.locales) or settings.default_locale
 
 
 @login_manager.user_loader

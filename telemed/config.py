@@ -38,6 +38,23 @@ def _rate_env(name: str, default: str) -> str:
     return raw
 
 
+SUPPORTED_LOCALES = ("ru", "kk", "en")  # the languages telemed has catalogues for
+
+
+def _locales_env() -> tuple[tuple[str, ...], str]:
+    """TELEMED_LOCALES (offered, in order of preference) and TELEMED_DEFAULT_LOCALE, checked."""
+    raw = os.environ.get("TELEMED_LOCALES") or ",".join(SUPPORTED_LOCALES)
+    locales = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [locale for locale in locales if locale not in SUPPORTED_LOCALES]
+    if not locales or unknown:
+        raise ConfigurationError(f"TELEMED_LOCALES must list some of {', '.join(SUPPORTED_LOCALES)}, "
+                                 f"got {raw!r}")
+    default = os.environ.get("TELEMED_DEFAULT_LOCALE") or ("ru" if "ru" in locales else locales[0])
+    if default not in locales:
+        raise ConfigurationError(f"TELEMED_DEFAULT_LOCALE must be one of TELEMED_LOCALES, got {default!r}")
+    return locales, default
+
+
 def _secret_key(instance_path: Path) -> str:
     """The configured secret key, or one generated once into the instance folder."""
     configured = os.environ.get("TELEMED_SECRET_KEY")
@@ -84,6 +101,8 @@ class Settings:
     allowed_origins: list[str] = field(default_factory=list)
     trusted_proxies: int = 0
     timezone: str = "Asia/Almaty"
+    locales: tuple[str, ...] = SUPPORTED_LOCALES
+    default_locale: str = "ru"
     session_idle_s: int = 12 * 3600
     session_max_s: int = 7 * 24 * 3600
     testing: bool = False
@@ -103,6 +122,7 @@ class Settings:
             or f"sqlite:///{instance_path / 'telemed.db'}"
         )
         secret_key = overrides.pop("secret_key", None) or _secret_key(instance_path)
+        locales, default_locale = _locales_env()
         values = dict(
             instance_path=instance_path,
             database_url=normalise_database_url(database_url),
@@ -129,6 +149,8 @@ class Settings:
             login_account_rate_limit=_rate_env("TELEMED_LOGIN_ACCOUNT_RATE_LIMIT",
                                                "10 per 15 minutes"),
             timezone=os.environ.get("TELEMED_TIMEZONE", "Asia/Almaty"),
+            locales=locales,
+            default_locale=default_locale,
             trusted_proxies=_int_env("TELEMED_TRUSTED_PROXIES", 0),
             production=os.environ.get("TELEMED_ENV") == "production",
             session_idle_s=max(_int_env("TELEMED_SESSION_IDLE_S", 12 * 3600), 60),
@@ -166,7 +188,8 @@ class Settings:
             "WTF_CSRF_SSL_STRICT": False,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url,
             "RATELIMIT_ENABLED": True,
-            "BABEL_DEFAULT_LOCALE": "en",
+            "BABEL_DEFAULT_LOCALE": self.default_locale,
+            "BABEL_TRANSLATION_DIRECTORIES": str(REPOSITORY_ROOT / "telemed" / "translations"),
             # Dynamic answers are compressed by telemed.web.assets.compress (never one carrying
             # the session's CSRF token); the browser files are compressed once and kept.
             "COMPRESS_REGISTER": False,

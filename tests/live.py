@@ -40,6 +40,7 @@ class LiveServer:
             "TELEMED_LOGIN_RATE_LIMIT": "100000 per minute",
             "TELEMED_LOGIN_ACCOUNT_RATE_LIMIT": "100000 per minute",
             "TELEMED_WRITE_RATE_LIMIT": "100000 per minute",
+            "TELEMED_DEFAULT_LOCALE": "en",  # as the in-process app of the suite
             **env,
         }
         self.process: subprocess.Popen | None = None

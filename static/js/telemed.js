@@ -67,11 +67,12 @@
     return node;
   }
 
+  // Times in the page's language and the district's clock (not the phone's, which may be wrong).
   function time(iso) {
-    return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+    return iso ? new Date(iso).toLocaleTimeString(i18n.locale, { hour: "2-digit", minute: "2-digit", timeZone: i18n.timezone }) : "";
   }
   function dateTime(iso) {
-    return iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "";
+    return iso ? new Date(iso).toLocaleString(i18n.locale, { dateStyle: "short", timeStyle: "short", timeZone: i18n.timezone }) : "";
   }
   function age(patient) {
     if (patient.age_months !== null && patient.age_months !== undefined) return `${patient.age_months} ${msg("months")}`;

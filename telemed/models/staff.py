@@ -58,7 +58,8 @@ class User(UserMixin, db.Model):
     specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    locale: Mapped[str] = mapped_column(String(8), default="en")
+    # The language the person chose (ru, kk, en), or None: then the browser's, then the default.
+    locale: Mapped[str | None] = mapped_column(String(8), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     facility: Mapped[Facility | None] = relationship()

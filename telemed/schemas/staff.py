@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from telemed.config import SUPPORTED_LOCALES
 from telemed.models.vocabulary import PRESENCE_STATUSES, PROFESSIONS, ROLES, SPECIALTIES
 from telemed.schemas.common import Int, PageSchema, RefSchema, StrictSchema, Text, check_password
 
@@ -24,7 +25,7 @@ class UserCreateSchema(StrictSchema):
     @validates_schema
     def _strong_password(self, data, **kwargs):
         check_password(data.get("password"), data.get("username"), data.get("full_name"))
-    locale = fields.String(load_default="en", validate=validate.OneOf(("en",)))
+    locale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(SUPPORTED_LOCALES))
 
 
 class UserPatchSchema(StrictSchema):
@@ -39,7 +40,7 @@ class UserPatchSchema(StrictSchema):
     @validates_schema
     def _strong_password(self, data, **kwargs):
         check_password(data.get("password"), data.get("full_name"))
-    locale = fields.String(validate=validate.OneOf(("en",)))
+    locale = fields.String(allow_none=True, validate=validate.OneOf(SUPPORTED_LOCALES))
 
     @validates_schema
     def _something(self, data, **kwargs):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from telemed.db import end_read_transaction, write_transaction
@@ -37,7 +37,7 @@ def create_user(data: dict, actor: User | None = None) -> User:
     user = User(
         username=data["username"].lower(), full_name=data["full_name"], role=role,
         profession=data["profession"], facility_id=facility_id,
-        specialties=data.get("specialties") or [], locale=data.get("locale", "en"),
+        specialties=data.get("specialties") or [], locale=data.get("locale"),
         password_hash=hash_password(data["password"]), active=True,
     )
     try:
@@ -115,6 +115,15 @@ def update_user(actor: User, user_id: int, changes: dict, keep_login: str | None
             logins.end_in(session, end_reason, user_id=user_id,
                           keep=keep_login if user_id == actor.id else None)
     return user
+
+
+def choose_locale(user: User, locale: str | None) -> None:
+    """The language a person chose for themself (None: the browser's, then the default)."""
+    with write_transaction(db.session) as session:
+        session.execute(update(User).where(User.id == user.id).values(locale=locale)
+                        .execution_options(synchronize_session=False))
+        audit.record(session, user, "user_updated", object_type="user", object_id=user.id,
+                     fields=["locale"])
 
 
 def check_facility(facility_id: int | None) -> None:

@@ -31,8 +31,9 @@ from telemed.models.vocabulary import (
     SEXES,
     SPECIALTIES,
 )
-from telemed.services import auth
+from telemed.services import auth, staff
 from telemed.web.assets import serve_asset
+from telemed.web.labels import LANGUAGE_NAMES
 
 bp = Blueprint("web", __name__)
 
@@ -81,12 +82,19 @@ def login():
             error = exc.message
         else:
             sessions.begin(user, login_id)
+            if request.args.get("lang") in current_app.config["TELEMED"].locales:
+                staff.choose_locale(user, request.args["lang"])  # chosen on this page: kept
             target = request.args.get("next", "")
             # Only ever follow a local path, never another site.
             if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
                 target = url_for("web.home")
             return redirect(target)
-    return render_template("login.html", error=error), 401 if error else 200
+    return render_template("login.html", error=error, languages=_languages()), 401 if error else 200
+
+
+def _languages() -> list[tuple[str, str]]:
+    """The offered languages, each by its own name (codes and names in LANGUAGE_NAMES)."""
+    return [(code, LANGUAGE_NAMES[code]) for code in current_app.config["TELEMED"].locales]
 
 
 @bp.post("/logout")
@@ -169,8 +177,19 @@ def admin_page(page: str):
 @bp.get("/me")
 @login_required
 def me():
-    """The signed-in person's own certifications."""
-    return render_template("me.html")
+    """The signed-in person's own page: their language and their certifications."""
+    return render_template("me.html", languages=_languages())
+
+
+@bp.post("/me/language")
+@login_required
+def choose_language():
+    """Keep the language the person chose (or none: the browser's) and show the page in it."""
+    chosen = request.form.get("locale") or None
+    if chosen is not None and chosen not in current_app.config["TELEMED"].locales:
+        abort(400)
+    staff.choose_locale(current_user, chosen)
+    return redirect(url_for("web.me"), code=303)
 
 
 @bp.get("/consultations/<uuid:consultation_id>")

@@ -39,6 +39,9 @@ LABELS = {
                     "revoked": _l("revoked"), "none": _l("none")},
 }
 
+# Each language by its own name, the same in every interface language (so one finds one's own).
+LANGUAGE_NAMES = {"ru": "Русский", "kk": "Қазақша", "en": "English"}
+
 # Sentences the browser scripts show, keyed by a short name.
 MESSAGES = {
     "connected": _l("Live"),
@@ -94,8 +97,14 @@ MESSAGES = {
 
 
 def labels_for_js() -> dict:
-    """LABELS and MESSAGES with every lazy string resolved, ready for JSON."""
+    """LABELS and MESSAGES with every lazy string resolved, ready for JSON, with the language and
+    the district's time zone the scripts format dates and numbers in."""
+    from flask import current_app
+    from flask_babel import get_locale
+
     return {
+        "locale": str(get_locale()),
+        "timezone": current_app.config["TELEMED"].timezone,
         "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
         "messages": {k: str(v) for k, v in MESSAGES.items()},
     }
