@@ -1,7 +1,6 @@
 """The Russian and Kazakh catalogues are complete: every user-facing string in the code and the
 templates has a translation in each, with the same placeholders."""
 import re
-from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir

@@ -22,7 +22,7 @@
     document.getElementById("import-rows").replaceChildren(...rows.map((r) => t.el("tr", { class: r.bad ? "escalated-row" : null, dataset: { row: r.row } },
       t.el("td", {}, String(r.row)), ...r.cells.map((c) => t.el("td", {}, c || "")), t.el("td", { class: r.bad ? "gap" : null }, r.note))));
     const summary = body.error ? body.error.message
-      : `${body.rows} · create ${body.created} · unchanged ${body.unchanged}${body.imported ? ` · ${t.msg("imported")}` : ""}`;
+      : `${body.rows} · ${t.msg("to_create")} ${body.created} · ${t.msg("unchanged")} ${body.unchanged}${body.imported ? ` · ${t.msg("imported")}` : ""}`;
     document.getElementById("import-summary").textContent = summary;
     importButton.disabled = !(status === 200 && body.dry_run && body.created > 0);
   }

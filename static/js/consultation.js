@@ -27,7 +27,7 @@
       : t.msg("requester_no_certs");
     $("c-flag-bls").hidden = !(c.flags || []).includes("requester_without_valid_bls");
     $("c-vitals").replaceChildren(...Object.entries(c.vitals || {}).flatMap(([k, v]) =>
-      [t.el("dt", {}, k), t.el("dd", {}, String(v))]));
+      [t.el("dt", {}, t.label("field", `vitals.${k}`)), t.el("dd", {}, t.vitalValue(k, v))]));
     const outcome = $("c-outcome");
     outcome.hidden = !c.outcome;
     if (c.outcome) {
@@ -36,7 +36,7 @@
         t.el("p", { class: "disposition" }, t.label("disposition", c.outcome.disposition)),
         t.el("p", { class: "codes" }, c.outcome.icd10.join(", ")),
         t.el("p", {}, `${t.msg("recommendation")}: ${c.outcome.recommendation}`),
-        c.outcome.follow_up_on ? t.el("p", {}, `${t.msg("follow_up_on")}: ${c.outcome.follow_up_on}`) : null);
+        ...(c.outcome.follow_up_on ? [t.el("p", {}, `${t.msg("follow_up_on")}: ${c.outcome.follow_up_on}`)] : []));
     }
     const mine = c.doctor && c.doctor.id === t.userId;
     $("close-form").hidden = !(t.role === "doctor" && c.status === "active" && mine);

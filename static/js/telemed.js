@@ -86,9 +86,20 @@
       c.escalation_level ? ` ↑${c.escalation_level}` : "");
   }
   /* Why the effective priority differs from the one asked for: NEWS2 and escalation. */
+  // A vital sign's value in the page's language (a decimal comma in ru and kk) with its unit.
+  function vitalValue(key, value) {
+    if (typeof value === "boolean") return value ? msg("yes") : "";
+    const text = typeof value === "number" ? String(value).replace(".", i18n.decimal) : String(value);
+    const unit = label("unit", key);
+    return unit === key ? text : `${text} ${unit}`;
+  }
   function triageNote(c) {
     const parts = [];
-    if (c.news2) parts.push(`NEWS2 ${c.news2.score}${c.news2.reasons.length ? ` (${c.news2.reasons.join(", ")})` : ""}`);
+    if (c.news2) {
+      // Each reason is "<vital> <points>": named in words, as on the form.
+      const reasons = c.news2.reasons.map((r) => { const [k, n] = r.split(" "); return `${label("field", `vitals.${k}`)} +${n}`; });
+      parts.push(`NEWS2 ${c.news2.score}${reasons.length ? ` (${reasons.join(", ")})` : ""}`);
+    }
     if (c.effective_priority !== c.priority) {
       parts.push(`${msg("priority_raised")}: ${label("priority", c.priority)} → ${label("priority", c.effective_priority)}`);
     }
@@ -99,7 +110,7 @@
     if (c.status !== "waiting") return "";
     if (c.doctors_available === 0) return msg("no_doctor_online");
     if (c.estimated_wait_s === null || c.estimated_wait_s === undefined) return "";
-    return `${msg("estimated_wait")}: ~${Math.max(1, Math.round(c.estimated_wait_s / 60))} min`;
+    return `${msg("estimated_wait")}: ~${Math.max(1, Math.round(c.estimated_wait_s / 60))} ${msg("minutes_short")}`;
   }
 
   /* The live connection. Every (re)connect brings a full snapshot from the server. */
@@ -194,6 +205,6 @@
   }
 
   window.telemed = { changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
-                     summary, priorityBadge, triageNote, waitNote, connect, emit, outbox, send,
+                     summary, priorityBadge, triageNote, vitalValue, waitNote, connect, emit, outbox, send,
                      userId, role: document.body.dataset.role };
 })();

@@ -228,6 +228,14 @@ def requeue_values(**changes) -> dict:
                 escalated_at=None, **changes)
 
 
+def _cannot_cancel_message(status: str) -> str:
+    if status == "active":
+        return _("A doctor has already taken this request; it can no longer be cancelled.")
+    if status == "cancelled":
+        return _("This request is already cancelled.")
+    return _("This consultation is already closed.")
+
+
 def _not_waiting_message(status: str) -> str:
     if status == "cancelled":
         return _("The post has cancelled this request.")
@@ -271,8 +279,7 @@ def cancel(user: User, consultation_id: uuid.UUID, reason: str | None) -> Consul
         consultation = _load_visible(session, user, consultation_id)
         if not transition(session, consultation_id, "waiting", status="cancelled",
                            cancelled_at=utcnow()):
-            raise Conflict(_("Only a waiting request can be cancelled; this one is %(status)s.",
-                             status=consultation.status))
+            raise Conflict(_cannot_cancel_message(consultation.status))
         log_event(session, consultation_id, user, "cancelled", reason=reason)
         events.record(session, ConsultationChanged(consultation_id, left_queue_reason="cancelled"))
     return consultation

@@ -62,8 +62,9 @@ def check_can_write(session, user: User, consultation_id: uuid.UUID) -> Consulta
     if not is_participant(user, consultation):
         raise Forbidden(_("Only the post and the doctor holding the consultation can write here."))
     if not consultation.is_open:
-        raise Conflict(_("This consultation is %(status)s; the chat is closed.",
-                         status=consultation.status))
+        raise Conflict(_("This request was cancelled; its chat is closed.")
+                       if consultation.status == "cancelled"
+                       else _("This consultation is closed; its chat is closed."))
     return consultation
 
 

@@ -35,6 +35,9 @@ LABELS = {
         "vitals.temp_c": _l("Temperature"), "vitals.glucose_mmol": _l("Glucose"),
         "vitals.avpu": _l("AVPU"), "vitals.on_oxygen": _l("On oxygen"),
     },
+    # The unit each vital sign is measured in, shown after its value.
+    "unit": {"sbp": _l("mm Hg"), "dbp": _l("mm Hg"), "hr": _l("per min"), "rr": _l("per min"),
+             "spo2": "%", "temp_c": "°C", "glucose_mmol": _l("mmol/L")},
     "cert_status": {"valid": _l("valid"), "expiring": _l("expiring"), "expired": _l("expired"),
                     "revoked": _l("revoked"), "none": _l("none")},
 }
@@ -70,6 +73,10 @@ MESSAGES = {
     "escalated": _l("escalated"),
     "no_doctor_online": _l("No doctor is available right now; the request stays in the queue."),
     "estimated_wait": _l("Estimated wait"),
+    "minutes_short": _l("min"),
+    "yes": _l("yes"),
+    "to_create": _l("to create"),
+    "unchanged": _l("unchanged"),
     "pending": _l("Not sent yet — it will be sent when the line is back."),
     "queued": _l("The line is down: kept on this device, it will be sent when the line is back."),
     "refused": _l("Refused by the server"),
@@ -99,11 +106,14 @@ MESSAGES = {
 def labels_for_js() -> dict:
     """LABELS and MESSAGES with every lazy string resolved, ready for JSON, with the language and
     the district's time zone the scripts format dates and numbers in."""
+    from babel.numbers import get_decimal_symbol
     from flask import current_app
     from flask_babel import get_locale
 
     return {
         "locale": str(get_locale()),
+        # From Babel's CLDR data: a browser's own may lack a language (Chromium's has no kk).
+        "decimal": get_decimal_symbol(get_locale()),
         "timezone": current_app.config["TELEMED"].timezone,
         "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
         "messages": {k: str(v) for k, v in MESSAGES.items()},

@@ -46,8 +46,11 @@ def open_as(browser, live_server, district):
     have had anything refused by the Content-Security-Policy."""
     contexts, refused = [], []
 
-    def _open(username, server=None, password=PASSWORD):
-        context = browser.new_context()
+    def _open(username, server=None, password=PASSWORD, locale=None, phone=False):
+        options = {"locale": locale} if locale else {}
+        if phone:  # a cheap Android phone's screen
+            options.update(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+        context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: refused.append(message.text)
@@ -347,3 +350,67 @@ def test_with_javascript_off_a_request_is_sent_and_no_patient_data_is_in_any_url
         assert all(secret not in url for url in visited), secret
         assert secret not in log, secret
     context.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # kept by CI, ignored by git
+
+
+def overflow_px(page, screen_px: int = 360) -> int:
+    """How far the page's content reaches past the phone's screen: a mobile browser would zoom
+    out (or scroll sideways) to show it. Measured on every element, not on the viewport, which
+    a mobile browser widens to fit."""
+    return page.evaluate(f"""Math.max(document.documentElement.scrollWidth,
+        ...[...document.querySelectorAll('body *')].map(e => Math.ceil(e.getBoundingClientRect().right)))
+        - {screen_px}""")
+
+
+@pytest.mark.parametrize("locale", ["ru", "kk"])
+def test_the_whole_flow_in_russian_and_kazakh_on_a_360_px_phone(open_as, locale):
+    from babel.support import Translations
+
+    from telemed.config import REPOSITORY_ROOT
+
+    words = Translations.load(str(REPOSITORY_ROOT / "telemed" / "translations"), [locale])
+    ARTIFACTS.mkdir(exist_ok=True)
+    post = open_as("feldsher_a", locale=locale, phone=True)
+    doctor = open_as("doctor_g", locale=locale)
+    assert post.get_attribute("html", "lang") == locale
+    assert post.inner_text("#new-request button[type=submit]") == words.gettext("Send to a doctor")
+    assert overflow_px(post) <= 0
+    post.screenshot(path=str(ARTIFACTS / f"post-{locale}-360.png"), full_page=True)
+
+    post.fill("input[name=age_years]", "61")
+    post.select_option("select[name=sex]", "female")
+    post.fill("textarea[name=complaint]", "Давящая боль за грудиной 30 минут")
+    post.fill("input[name=temp_c]", "37,2")
+    post.select_option("select[name=priority]", "urgent")
+    post.click("#new-request button[type=submit]")
+    item = post.locator("#open-list li.consultation")
+    item.wait_for()
+    consultation_id = item.get_attribute("data-id")
+    assert words.gettext("Waiting") in item.inner_text()
+
+    card = doctor.locator(f"#queue li[data-id='{consultation_id}']")
+    card.wait_for()
+    card.locator("button.claim").click()
+    doctor.wait_for_url(re.compile(f"/consultations/{consultation_id}$"))
+    post.click(f"#open-list li[data-id='{consultation_id}'] a")
+    post.wait_for_url(re.compile(f"/consultations/{consultation_id}$"))
+    post.wait_for_selector("#connection[data-state=online]")
+    assert overflow_px(post) <= 0
+    vitals = post.inner_text("#c-vitals")  # named and with units, in the page's own number format
+    assert words.gettext("Temperature") in vitals and "37,2 °C" in vitals and "temp_c" not in vitals
+
+    doctor.select_option("select[name=disposition]", "ambulance_called")
+    doctor.fill("#icd-search", "I21")
+    doctor.click("#icd-results button[data-code='I21.9']")
+    doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
+    doctor.fill("textarea[name=recommendation]", "Аспирин 300 мг, вызвана скорая")
+    doctor.click("#close-form button[type=submit]")
+    doctor.wait_for_selector("#c-status[data-status=closed]")
+    post.wait_for_selector("#c-outcome:not([hidden])")
+    outcome = post.inner_text("#c-outcome")
+    assert words.gettext("Ambulance called") in outcome and "I21.9" in outcome
+    assert "null" not in outcome
+    assert overflow_px(post) <= 0
+    post.screenshot(path=str(ARTIFACTS / f"outcome-{locale}-360.png"), full_page=True)
