@@ -41,7 +41,8 @@ test: install browser-libs catalogues
 	TELEMED_TEST_DATABASE_URL= $(BIN)/python -m pytest
 	TELEMED_TEST_DATABASE_URL=$${TELEMED_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/python -m pytest
 
-bench: install
+bench: install browser-libs catalogues
+	$(BIN)/python bench/post_page_bench.py
 	$(BIN)/python bench/coverage_bench.py
 	$(BIN)/python bench/export_bench.py
 	$(BIN)/python bench/dispatch_bench.py $(DISPATCH_BENCH_ARGS)

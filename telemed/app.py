@@ -10,7 +10,9 @@ from telemed.errorhandlers import guard_request_bodies, register_error_handlers
 from telemed.extensions import (
     babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman,
 )
-from telemed.web.assets import ASSETS_KEY, AssetStore, asset_url, compress_answer
+from telemed.web.assets import (
+    ASSETS_KEY, AssetStore, asset_url, compress_answer, document_headers_only,
+)
 
 # No inline script or style, nothing from elsewhere, and no page may frame ours (the claim and close
 # buttons must not be clickjacked). Socket.IO connects to the same origin ('self' covers ws/wss).
@@ -37,6 +39,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
         static_folder=None,  # telemed.web.assets serves only the files the pages use
     )
     app.config.from_mapping(settings.flask_config())
+    app.json.ensure_ascii = False  # Russian and Kazakh as UTF-8: a third of the bytes of \u escapes
     if settings.trusted_proxies:
         # Behind nginx the client's address and scheme are in the proxies' X-Forwarded-* headers;
         # trusted only from as many hops as are configured, so a client cannot forge its address.
@@ -53,6 +56,8 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
     login_manager.init_app(app)
+    # Registered before Talisman so that it runs after it (Flask runs these in reverse order).
+    app.after_request(document_headers_only)
     talisman.init_app(
         app,
         # HTTPS is nginx's to enforce (it terminates TLS); in production the cookies are Secure

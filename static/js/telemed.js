@@ -1,7 +1,8 @@
 /* Shared browser helpers: translated labels, the JSON API with CSRF, the live socket. */
 (function () {
   "use strict";
-  const i18n = JSON.parse(document.getElementById("i18n").textContent);
+  // Labels from the language's cached script, the page's own settings from the page.
+  const i18n = Object.assign({}, window.telemedLabels, JSON.parse(document.getElementById("i18n").textContent));
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 
   function label(group, key) {

@@ -214,9 +214,10 @@ def _localtime(moment, zone: str) -> str:
 def _page_context():
     from flask_babel import get_locale
 
-    from telemed.web.labels import LABELS, labels_for_js
+    from telemed.web.labels import LABELS, labels_script_url, page_settings
 
-    return {"labels": LABELS, "labels_for_js": labels_for_js, "get_locale": get_locale,
+    return {"labels": LABELS, "labels_script_url": labels_script_url, "page_settings": page_settings,
+            "get_locale": get_locale,
             "certification_notice": _certification_notice}
 
 

@@ -1,4 +1,6 @@
 """Translated labels for the closed vocabularies, for templates and the browser scripts."""
+import json
+
 from flask_babel import lazy_gettext as _l
 
 LABELS = {
@@ -104,17 +106,37 @@ MESSAGES = {
 
 
 def labels_for_js() -> dict:
-    """LABELS and MESSAGES with every lazy string resolved, ready for JSON, with the language and
-    the district's time zone the scripts format dates and numbers in."""
+    """LABELS and MESSAGES in the request's language, every lazy string resolved."""
+    return {
+        "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
+        "messages": {k: str(v) for k, v in MESSAGES.items()},
+    }
+
+
+def labels_script_url() -> str:
+    """The URL of the scripts' labels in the page's language: a file of its own, the same for
+    every page and user of that language, so a phone fetches it once and keeps it (web/assets.py)."""
+    from flask_babel import force_locale, get_locale
+
+    from telemed.web.assets import generated_asset_url
+
+    locale = str(get_locale())
+
+    def build() -> bytes:
+        with force_locale(locale):
+            labels = json.dumps(labels_for_js(), ensure_ascii=False, separators=(",", ":"))
+        return f"window.telemedLabels={labels};".encode()
+
+    return generated_asset_url(f"i18n/{locale}.js", build, "application/javascript; charset=utf-8")
+
+
+def page_settings() -> dict:
+    """What the scripts need of this page besides its labels: the language, its decimal symbol
+    (from Babel's CLDR data: a browser's own may lack a language, Chromium's has no kk) and the
+    district's time zone, so times read the district's clock whatever the phone's says."""
     from babel.numbers import get_decimal_symbol
     from flask import current_app
     from flask_babel import get_locale
 
-    return {
-        "locale": str(get_locale()),
-        # From Babel's CLDR data: a browser's own may lack a language (Chromium's has no kk).
-        "decimal": get_decimal_symbol(get_locale()),
-        "timezone": current_app.config["TELEMED"].timezone,
-        "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
-        "messages": {k: str(v) for k, v in MESSAGES.items()},
-    }
+    return {"locale": str(get_locale()), "decimal": get_decimal_symbol(get_locale()),
+            "timezone": current_app.config["TELEMED"].timezone}

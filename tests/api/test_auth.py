@@ -129,15 +129,18 @@ def test_healthz(app):
 
 
 def test_every_answer_carries_the_security_headers(app, login, district):
-    page = ApiClient(app).http.get("/login")
+    pages = [ApiClient(app).http.get("/login"), login(district.doctor).http.get("/doctor")]
     api = login(district.doctor).get("/queue")
-    for answer in (page, api):
+    for answer in pages:
         policy = answer.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
         assert "unsafe-inline" not in policy
         assert answer.headers["X-Frame-Options"] == "DENY"
+    for answer in pages + [api]:
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Referrer-Policy"] == "same-origin"
+    # Headers that govern only a document are not sent with JSON (nor scripts and styles).
+    assert "Content-Security-Policy" not in api.headers and "X-Frame-Options" not in api.headers
 
 
 def test_production_cookies_are_secure_and_https_answers_carry_hsts(tmp_path):

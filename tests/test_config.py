@@ -1,0 +1,32 @@
+"""Settings from the environment: the languages offered and the default, checked at start-up."""
+import pytest
+
+from telemed.config import ConfigurationError, Settings
+
+
+def test_russian_is_the_default_and_all_three_languages_are_offered(tmp_path, monkeypatch):
+    monkeypatch.delenv("TELEMED_LOCALES", raising=False)
+    monkeypatch.delenv("TELEMED_DEFAULT_LOCALE", raising=False)
+    settings = Settings.from_env(instance_path=tmp_path, database_url="sqlite://", secret_key="k")
+    assert (settings.locales, settings.default_locale) == (("ru", "kk", "en"), "ru")
+
+
+@pytest.mark.parametrize("locales, default, problem", [
+    ("ru,de", None, "TELEMED_LOCALES"),
+    ("", "fr", "TELEMED_DEFAULT_LOCALE"),
+    ("kk,en", "ru", "TELEMED_DEFAULT_LOCALE"),
+])
+def test_a_language_telemed_has_no_catalogue_for_stops_the_start(tmp_path, monkeypatch, locales, default,
+                                                                  problem):
+    monkeypatch.setenv("TELEMED_LOCALES", locales)
+    if default:
+        monkeypatch.setenv("TELEMED_DEFAULT_LOCALE", default)
+    with pytest.raises(ConfigurationError, match=problem):
+        Settings.from_env(instance_path=tmp_path, database_url="sqlite://", secret_key="k")
+
+
+def test_the_default_follows_the_offered_languages(tmp_path, monkeypatch):
+    monkeypatch.setenv("TELEMED_LOCALES", "kk,en")
+    monkeypatch.delenv("TELEMED_DEFAULT_LOCALE", raising=False)
+    assert Settings.from_env(instance_path=tmp_path, database_url="sqlite://",
+                             secret_key="k").default_locale == "kk"
