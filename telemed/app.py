@@ -11,7 +11,7 @@ from telemed.extensions import (
     babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman,
 )
 from telemed.web.assets import (
-    ASSETS_KEY, AssetStore, asset_url, compress_answer, document_headers_only,
+    ASSETS_KEY, AssetStore, asset_data_uri, asset_url, compress_answer, document_headers_only,
 )
 
 # No inline script or style, nothing from elsewhere, and no page may frame ours (the claim and close
@@ -73,6 +73,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     app.after_request(compress_answer)
     app.extensions[ASSETS_KEY] = AssetStore(REPOSITORY_ROOT / "static")
     app.add_template_global(asset_url)
+    app.add_template_global(asset_data_uri)
     login_manager.login_view = "web.login"
     login_manager.login_message = None
     socketio.init_app(

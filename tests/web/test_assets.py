@@ -28,7 +28,7 @@ def test_every_file_a_page_uses_is_hashed_and_cached_for_a_year(app, district, u
     urls = page_assets(http, path)
     assert any(url.endswith(".css") for url in urls)
     assert any(url.endswith(".js") for url in urls) or username is None  # the login page has none
-    assert any("favicon" in url for url in urls)
+    assert 'rel="icon" href="data:image/svg+xml' in http.get(path).get_data(as_text=True)
     for url in urls:
         assert re.search(r"\.[0-9a-f]{12}\.\w+$", url), url
         answer = http.get(url)
