@@ -69,6 +69,20 @@ def open_as(browser, live_server, district):
     assert refused == []
 
 
+def close_and_read_outcome(doctor, post, icd_search: str, recommendation: str) -> str:
+    """The doctor closes the open consultation (ambulance called, I21.9 found by `icd_search`);
+    the outcome as the post's page then shows it."""
+    doctor.select_option("select[name=disposition]", "ambulance_called")
+    doctor.fill("#icd-search", icd_search)
+    doctor.click("#icd-results button[data-code='I21.9']")
+    doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
+    doctor.fill("textarea[name=recommendation]", recommendation)
+    doctor.click("#close-form button[type=submit]")
+    doctor.wait_for_selector("#c-status[data-status=closed]")
+    post.wait_for_selector("#c-outcome:not([hidden])")
+    return post.inner_text("#c-outcome")
+
+
 def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_path):
     post = open_as("feldsher_a")
     doctor = open_as("doctor_g")
@@ -109,18 +123,10 @@ def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_pat
     doctor.click("#message-form button[type=submit]")
     post.wait_for_selector("#messages li.theirs >> text=aspirin 300 mg")
 
-    # The doctor closes with a disposition, an ICD-10 code found by words, a recommendation.
-    doctor.select_option("select[name=disposition]", "ambulance_called")
-    doctor.fill("#icd-search", "myocardial infarction")
-    doctor.click("#icd-results button[data-code='I21.9']")
-    doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
-    doctor.fill("textarea[name=recommendation]", "Transfer to the district hospital by ambulance")
-    doctor.click("#close-form button[type=submit]")
-    doctor.wait_for_selector("#c-status[data-status=closed]")
-
-    # The post sees the outcome at once.
-    post.wait_for_selector("#c-outcome:not([hidden])")
-    outcome = post.inner_text("#c-outcome")
+    # The doctor closes with a disposition, an ICD-10 code found by words, a recommendation;
+    # the post sees the outcome at once.
+    outcome = close_and_read_outcome(doctor, post, "myocardial infarction",
+                                     "Transfer to the district hospital by ambulance")
     assert "Ambulance called" in outcome and "I21.9" in outcome
     assert post.is_hidden("#message-form")
     post.screenshot(path=str(tmp_path / "post-outcome.png"), full_page=True)
@@ -401,15 +407,7 @@ def test_the_whole_flow_in_russian_and_kazakh_on_a_360_px_phone(open_as, locale)
     vitals = post.inner_text("#c-vitals")  # named and with units, in the page's own number format
     assert words.gettext("Temperature") in vitals and "37,2 °C" in vitals and "temp_c" not in vitals
 
-    doctor.select_option("select[name=disposition]", "ambulance_called")
-    doctor.fill("#icd-search", "I21")
-    doctor.click("#icd-results button[data-code='I21.9']")
-    doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
-    doctor.fill("textarea[name=recommendation]", "Аспирин 300 мг, вызвана скорая")
-    doctor.click("#close-form button[type=submit]")
-    doctor.wait_for_selector("#c-status[data-status=closed]")
-    post.wait_for_selector("#c-outcome:not([hidden])")
-    outcome = post.inner_text("#c-outcome")
+    outcome = close_and_read_outcome(doctor, post, "I21", "Аспирин 300 мг, вызвана скорая")
     assert words.gettext("Ambulance called") in outcome and "I21.9" in outcome
     assert "null" not in outcome
     assert overflow_px(post) <= 0
