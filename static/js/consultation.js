@@ -83,6 +83,7 @@
 
   function renderMessages() {
     const sorted = [...messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+    if (t.role === "feldsher") t.seen.mark(id, sorted.filter((m) => m.sender && m.sender.role === "doctor").length);
     const items = sorted.map(messageItem);
     for (const p of pendingMessages()) {
       items.push(t.el("li", { class: "mine pending", dataset: { key: p.body.client_key } },

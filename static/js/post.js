@@ -8,6 +8,10 @@
   const closedList = document.getElementById("closed-list");
   const pendingList = document.getElementById("pending-list");
   const consultations = new Map();
+  const doctorMessages = new Map();  // consultation id -> messages the doctor wrote
+  const pageTitle = document.title;
+
+  function unread(id) { return Math.max(0, (doctorMessages.get(id) || 0) - t.seen.count(id)); }
 
   const INTEGER_VITALS = ["sbp", "dbp", "hr", "rr", "spo2"];
   const DECIMAL_VITALS = ["temp_c", "glucose_mmol"];
@@ -60,8 +64,10 @@
     const outcome = c.outcome
       ? t.el("div", { class: "outcome-line" }, `${t.msg("outcome")}: ${t.label("disposition", c.outcome.disposition)} · ${c.outcome.icd10.join(", ")} — ${c.outcome.recommendation}`)
       : null;
+    const fresh = unread(c.id);
     return t.el("li", { class: `consultation ${c.status}`, dataset: { id: c.id, status: c.status } },
       t.priorityBadge(c), " ",
+      fresh ? t.el("span", { class: "unread", title: t.msg("unread_messages") }, `✉ ${fresh}`) : null, fresh ? " " : null,
       t.el("a", { href: `/consultations/${c.id}` }, t.summary(c)),
       t.el("div", { class: "meta" }, `${t.time(c.created_at)} · ${t.label("specialty", c.specialty)} · `,
         t.el("span", { class: "status" }, state),
@@ -93,6 +99,8 @@
     const done = all.filter((c) => c.status === "closed" || c.status === "cancelled")
       .sort((a, b) => (b.closed_at || b.cancelled_at || "").localeCompare(a.closed_at || a.cancelled_at || ""));
     openList.replaceChildren(...(open.length ? open.map(item) : [t.el("li", { class: "empty" }, t.msg("no_open"))]));
+    const total = open.reduce((sum, c) => sum + unread(c.id), 0);
+    document.title = total ? `(${total}) ${pageTitle}` : pageTitle;
     closedList.replaceChildren(...done.slice(0, 20).map(item));
   }
 
@@ -101,8 +109,15 @@
   t.connect({
     "consultations:snapshot": (snapshot) => {
       for (const [id, c] of consultations) if (c.status === "waiting" || c.status === "active") consultations.delete(id);
-      for (const c of snapshot.items) consultations.set(c.id, c);
+      for (const c of snapshot.items) { consultations.set(c.id, c); doctorMessages.set(c.id, c.doctor_messages || 0); }
       render();
+    },
+    /* The doctor wrote: counted as unread until the post opens the consultation; a tone too. */
+    "message:new": (m) => {
+      if (!consultations.has(m.consultation_id) || !m.sender || m.sender.role !== "doctor") return;
+      doctorMessages.set(m.consultation_id, (doctorMessages.get(m.consultation_id) || 0) + 1);
+      render();
+      t.alertNewMessage();
     },
     "consultation:update": upsert,
     /* Places and expected waits of this post's waiting requests: applied in place, one redraw. */

@@ -142,6 +142,28 @@
     });
   }
 
+  /* Doctors' messages the post has seen, per consultation (in this browser): the post's page shows
+     the rest as unread. */
+  const SEEN_KEY = `telemed.seen.${document.body.dataset.userId}`;
+  const seen = {
+    all() { try { return JSON.parse(localStorage.getItem(SEEN_KEY) || "{}"); } catch (e) { return {}; } },
+    count(id) { return this.all()[id] || 0; },
+    mark(id, count) { const all = this.all(); all[id] = Math.max(all[id] || 0, count); localStorage.setItem(SEEN_KEY, JSON.stringify(all)); },
+  };
+  /* A short tone and a vibration, where the phone allows them (a page may not play sound before
+     the person has touched it once). */
+  function alertNewMessage() {
+    try {
+      const audio = new (window.AudioContext || window.webkitAudioContext)();
+      const tone = audio.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.25);
+    } catch (e) { /* no sound here */ }
+    if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
+  }
+
   /* The outbox: what was typed while the line was down, kept in the browser with its client_key
      and sent, in order, when the line returns. The server answers a repeated key with the stored
      object, so an item whose answer was lost is never created twice. */
@@ -207,5 +229,5 @@
 
   window.telemed = { changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, vitalValue, waitNote, connect, emit, outbox, send,
-                     userId, role: document.body.dataset.role };
+                     seen, alertNewMessage, userId, role: document.body.dataset.role };
 })();

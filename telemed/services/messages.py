@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from telemed.db import write_transaction
@@ -66,6 +66,17 @@ def check_can_write(session, user: User, consultation_id: uuid.UUID) -> Consulta
                        if consultation.status == "cancelled"
                        else _("This consultation is closed; its chat is closed."))
     return consultation
+
+
+def doctor_message_counts(consultation_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many messages the doctors wrote in each of these consultations (one statement)."""
+    if not consultation_ids:
+        return {}
+    return dict(db.session.execute(
+        select(Message.consultation_id, func.count()).join(User, User.id == Message.sender_id)
+        .where(Message.consultation_id.in_(consultation_ids), User.role == "doctor")
+        .group_by(Message.consultation_id)
+    ).all())
 
 
 def message_by_client_key(user: User, client_key: uuid.UUID) -> Message | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from telemed.models import User
 from telemed.services import presence
+from telemed.services.messages import doctor_message_counts
 from telemed.services.consultations import doctor_queue, facility_open_consultations
 from telemed.services.representation import consultation_list_payload
 
@@ -18,5 +19,11 @@ def queue_snapshot(doctor: User, qualified: list[str] | None = None,
 
 
 def post_snapshot(user: User) -> dict:
-    """DESIGN.md's `consultations:snapshot`: the post's open consultations."""
-    return {"items": consultation_list_payload(facility_open_consultations(user.facility_id))}
+    """DESIGN.md's `consultations:snapshot`: the post's open consultations, each with how many
+    messages the doctor wrote (`doctor_messages`), from which the page counts the unread ones."""
+    consultations = facility_open_consultations(user.facility_id)
+    written = doctor_message_counts([c.id for c in consultations])
+    items = consultation_list_payload(consultations)
+    for item, consultation in zip(items, consultations):
+        item["doctor_messages"] = written.get(consultation.id, 0)
+    return {"items": items}

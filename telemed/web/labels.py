@@ -76,6 +76,7 @@ MESSAGES = {
     "no_doctor_online": _l("No doctor is available right now; the request stays in the queue."),
     "estimated_wait": _l("Estimated wait"),
     "minutes_short": _l("min"),
+    "unread_messages": _l("New messages from the doctor"),
     "yes": _l("yes"),
     "to_create": _l("to create"),
     "unchanged": _l("unchanged"),

@@ -412,3 +412,36 @@ def test_the_whole_flow_in_russian_and_kazakh_on_a_360_px_phone(open_as, locale)
     assert "null" not in outcome
     assert overflow_px(post) <= 0
     post.screenshot(path=str(ARTIFACTS / f"outcome-{locale}-360.png"), full_page=True)
+
+
+def test_the_post_is_told_when_the_doctor_writes_and_can_answer_at_once_on_a_phone(open_as, live_server):
+    post = open_as("feldsher_a", phone=True)
+    doctor = open_as("doctor_g")
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    post.wait_for_selector(f"#open-list li[data-id='{created['id']}']")
+    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    doctor.reload()
+    doctor.wait_for_selector("#connection[data-state=online]")
+    for text in ("Is she breathing normally?", "Give aspirin 300 mg"):
+        doctor.fill("#message-form textarea", text)
+        doctor.click("#message-form button[type=submit]")
+        doctor.wait_for_selector(f"#messages li >> text={text}")
+
+    # Unread on the post's list and in the tab's title, and still after a reload.
+    badge = post.locator(f"#open-list li[data-id='{created['id']}'] .unread")
+    badge.wait_for()
+    assert badge.inner_text().endswith("2") and post.title().startswith("(2) ")
+    post.reload()
+    post.wait_for_selector("#connection[data-state=online]")
+    assert post.locator(f"#open-list li[data-id='{created['id']}'] .unread").inner_text().endswith("2")
+
+    # Opening the consultation reads them; the composer is on the screen without scrolling.
+    post.click(f"#open-list li[data-id='{created['id']}'] a")
+    post.wait_for_selector("#messages li >> text=Give aspirin 300 mg")
+    box = post.locator("#message-form textarea").bounding_box()
+    assert box and 0 <= box["y"] and box["y"] + box["height"] <= 740
+    post.go_back()
+    post.wait_for_selector(f"#open-list li[data-id='{created['id']}']")
+    assert post.locator(f"#open-list li[data-id='{created['id']}'] .unread").count() == 0
+    assert not post.title().startswith("(")
