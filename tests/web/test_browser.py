@@ -445,3 +445,37 @@ def test_the_post_is_told_when_the_doctor_writes_and_can_answer_at_once_on_a_pho
     post.wait_for_selector(f"#open-list li[data-id='{created['id']}']")
     assert post.locator(f"#open-list li[data-id='{created['id']}'] .unread").count() == 0
     assert not post.title().startswith("(")
+
+
+def test_a_phone_camera_photo_is_made_to_fit_the_line_before_it_is_sent(open_as, live_server, tmp_path):
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    # An ECG strip photographed at 4000x3000: a red grid, a black trace, a little sensor noise.
+    noise = Image.effect_noise((4000, 3000), 12).convert("RGB")
+    strip = Image.blend(noise, Image.new("RGB", noise.size, "white"), 0.85)
+    draw = ImageDraw.Draw(strip)
+    for x in range(0, 4000, 40):
+        draw.line([(x, 0), (x, 2999)], fill=(230, 120, 120), width=2 if x % 200 else 4)
+    for y in range(0, 3000, 40):
+        draw.line([(0, y), (3999, y)], fill=(230, 120, 120), width=2 if y % 200 else 4)
+    draw.line([(x, 1500 - (300 if x % 400 == 200 else 0)) for x in range(0, 4000, 20)], fill="black", width=6)
+    original = tmp_path / "ecg.jpg"
+    strip.save(original, "JPEG", quality=97)
+    assert original.stat().st_size > 2_000_000
+
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    post = open_as("feldsher_a", phone=True)
+    post.goto(f"{live_server.url}/consultations/{created['id']}")
+    post.wait_for_selector("#connection[data-state=online]")
+    post.set_input_files("#attachment-form input[name=file]", str(original))
+    post.wait_for_selector("#messages li a.attachment")
+    chat = live_server.session("feldsher_a").get(f"/consultations/{created['id']}/messages").json()["items"]
+    sent = chat[-1]["attachment"]
+    assert sent["content_type"] == "image/jpeg"
+    assert sent["size_bytes"] < original.stat().st_size / 5, sent["size_bytes"]
+    stored = live_server.session("doctor_g").get(sent["url"].removeprefix("/api/v1"))
+    with Image.open(BytesIO(stored.content)) as image:
+        assert max(image.size) == 1600 and image.size == (1600, 1200)
