@@ -36,6 +36,9 @@ LABELS = {
         "vitals.hr": _l("Heart rate"), "vitals.rr": _l("Resp. rate"), "vitals.spo2": _l("SpO₂"),
         "vitals.temp_c": _l("Temperature"), "vitals.glucose_mmol": _l("Glucose"),
         "vitals.avpu": _l("AVPU"), "vitals.on_oxygen": _l("On oxygen"),
+        # The doctor's closing form.
+        "disposition": _l("Disposition"), "icd10": _l("ICD-10 (type a code or words)"),
+        "recommendation": _l("Recommendation"), "follow_up_on": _l("Follow-up on"),
     },
     # The unit each vital sign is measured in, shown after its value.
     "unit": {"sbp": _l("mm Hg"), "dbp": _l("mm Hg"), "hr": _l("per min"), "rr": _l("per min"),

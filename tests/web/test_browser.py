@@ -479,3 +479,20 @@ def test_a_phone_camera_photo_is_made_to_fit_the_line_before_it_is_sent(open_as,
     stored = live_server.session("doctor_g").get(sent["url"].removeprefix("/api/v1"))
     with Image.open(BytesIO(stored.content)) as image:
         assert max(image.size) == 1600 and image.size == (1600, 1200)
+
+
+def test_the_doctor_must_choose_an_outcome_nothing_is_chosen_for_them(open_as, live_server):
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    doctor = open_as("doctor_g")
+    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    doctor.wait_for_selector("#connection[data-state=online]")
+    assert doctor.input_value("select[name=disposition]") == ""  # no silent "advice given"
+    doctor.fill("#icd-search", "I21")
+    doctor.click("#icd-results button[data-code='I21.9']")
+    doctor.fill("textarea[name=recommendation]", "Aspirin 300 mg")
+    doctor.click("#close-form button[type=submit]")
+    error = doctor.locator("#close-error")
+    error.wait_for(state="visible")
+    assert "Disposition:" in error.inner_text()
+    assert live_server.session("doctor_g").get(f"/consultations/{created['id']}").json()["status"] == "active"
