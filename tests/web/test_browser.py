@@ -496,3 +496,21 @@ def test_the_doctor_must_choose_an_outcome_nothing_is_chosen_for_them(open_as, l
     error.wait_for(state="visible")
     assert "Disposition:" in error.inner_text()
     assert live_server.session("doctor_g").get(f"/consultations/{created['id']}").json()["status"] == "active"
+
+
+def small_tap_targets(page) -> list[str]:
+    """The controls on the page a finger can hardly hit: shorter than 44 CSS px (WCAG 2.5.5)."""
+    return page.evaluate("""[...document.querySelectorAll(
+            'button, select, textarea, input:not([type=hidden]):not([type=checkbox]), label.check, main a')]
+        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+        .map(e => e.outerHTML.slice(0, 80))""")
+
+
+def test_every_control_of_the_post_is_a_full_tap_target_on_a_phone(open_as, live_server):
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    post = open_as("feldsher_a", phone=True)
+    post.wait_for_selector(f"#open-list li[data-id='{created['id']}']")
+    assert small_tap_targets(post) == []
+    post.goto(f"{live_server.url}/consultations/{created['id']}")
+    post.wait_for_selector("#connection[data-state=online]")
+    assert small_tap_targets(post) == []
