@@ -86,10 +86,28 @@
   }
   document.addEventListener("telemed:outbox", renderPending);
   document.addEventListener("telemed:sent", (e) => { if (e.detail.item.path === "/consultations") upsert(e.detail.result); });
+  /* A request typed offline that the server refused when the line came back: everything typed
+     goes back into the form, with the reason, to be corrected and sent again. Never lost. */
+  function fillForm(body) {
+    const f = form.elements;
+    const set = (name, value) => { if (f[name]) f[name].value = value === undefined || value === null ? "" : String(value); };
+    const decimal = (v) => (typeof v === "number" ? String(v).replace(".", t.decimalSymbol()) : v);
+    form.reset();
+    for (const name of ["age_years", "age_months", "sex", "iin", "ref"]) set(name, body.patient[name]);
+    for (const name of INTEGER_VITALS) set(name, body.vitals[name]);
+    for (const name of DECIMAL_VITALS) set(name, decimal(body.vitals[name]));
+    set("avpu", body.vitals.avpu);
+    f.on_oxygen.checked = Boolean(body.vitals.on_oxygen);
+    set("complaint", body.complaint);
+    set("priority", body.priority);
+    set("specialty", body.specialty);
+  }
   document.addEventListener("telemed:failed", (e) => {
     if (e.detail.item.path !== "/consultations") return;
+    fillForm(e.detail.item.body);
     formError.textContent = `${t.msg("refused")}: ${e.detail.item.label} — ${t.describeError(e.detail.error)}`;
     formError.hidden = false;
+    formError.scrollIntoView({ block: "center" });
   });
 
   function render() {

@@ -229,5 +229,5 @@
 
   window.telemed = { changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, vitalValue, waitNote, connect, emit, outbox, send,
-                     seen, alertNewMessage, userId, role: document.body.dataset.role };
+                     seen, alertNewMessage, decimalSymbol: () => i18n.decimal, userId, role: document.body.dataset.role };
 })();

@@ -514,3 +514,27 @@ def test_every_control_of_the_post_is_a_full_tap_target_on_a_phone(open_as, live
     post.goto(f"{live_server.url}/consultations/{created['id']}")
     post.wait_for_selector("#connection[data-state=online]")
     assert small_tap_targets(post) == []
+
+
+def test_a_request_typed_offline_and_refused_later_comes_back_into_the_form(open_as, live_server):
+    post = open_as("feldsher_a", phone=True)
+    post.context.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]")
+    post.fill("input[name=age_years]", "44")
+    post.select_option("select[name=sex]", "male")
+    post.fill("textarea[name=complaint]", "Short of breath at rest")
+    post.fill("input[name=spo2]", "120")  # a slip of the finger: no SpO₂ is above 100
+    post.fill("input[name=temp_c]", "37,9")
+    post.click("#new-request button[type=submit]")
+    post.locator("#pending-list li[data-status=pending]").wait_for()
+    assert post.input_value("textarea[name=complaint]") == ""  # queued, the form emptied
+
+    post.context.set_offline(False)
+    error = post.locator("#form-error")
+    error.wait_for(state="visible", timeout=30000)
+    assert "SpO₂:" in error.inner_text()
+    assert post.input_value("textarea[name=complaint]") == "Short of breath at rest"
+    assert (post.input_value("input[name=spo2]"), post.input_value("input[name=temp_c]")) == ("120", "37.9")
+    assert post.input_value("select[name=sex]") == "male"
+    assert post.locator("#pending-list li").count() == 0
+    assert live_server.session("feldsher_a").get("/consultations").json()["total"] == 0
