@@ -170,4 +170,6 @@
   }).catch(() => {});
   render();
   renderPending();
+  // The offline shell: /post opens from the phone's cache when there is no line (sw.js).
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
 })();

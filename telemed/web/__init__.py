@@ -32,7 +32,7 @@ from telemed.models.vocabulary import (
     SPECIALTIES,
 )
 from telemed.services import auth, staff
-from telemed.web.assets import serve_asset
+from telemed.web.assets import serve_asset, service_worker
 from telemed.web.labels import LANGUAGE_NAMES
 
 bp = Blueprint("web", __name__)
@@ -50,6 +50,15 @@ def _role_page(role: str, template: str, **context):
 def static_file(filename: str):
     """A file the pages use, under its content-hashed name, cached for good (web/assets.py)."""
     return serve_asset(filename)
+
+
+@bp.get("/sw.js")
+@login_required
+def offline_shell():
+    """The post's service worker: its pages open with no line (web/assets.py)."""
+    from telemed.web.labels import labels_script_url
+
+    return service_worker([labels_script_url()])
 
 
 @bp.get("/healthz")

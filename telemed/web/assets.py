@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import mimetypes
 import threading
 from urllib.parse import quote
@@ -89,6 +90,10 @@ class AssetStore:
         asset = self._assets[self._hashed_names[logical]]
         return f"data:{asset.content_type},{quote(asset.content.decode())}"
 
+    def content(self, logical: str) -> bytes:
+        """A served file's bytes, by its logical name."""
+        return self._assets[self._hashed_names[logical]].content
+
     def hashed_name(self, logical: str) -> str:
         """The served name of a file (KeyError for a file the pages may not use)."""
         return self._hashed_names[logical]
@@ -162,6 +167,25 @@ def document_headers_only(response: Response) -> Response:
         for header in DOCUMENT_ONLY_HEADERS:
             response.headers.pop(header, None)
     return response
+
+
+# What the post's pages need to open with no line (web/__init__.py serves the worker).
+OFFLINE_SHELL = ("css/telemed.css", "js/telemed.js", "js/post.js", "js/consultation.js",
+                 "node_modules/socket.io-client/dist/socket.io.min.js")
+
+
+def service_worker(extra_urls: list[str]) -> Response:
+    """/sw.js: static/js/service-worker.js with the files to keep written in front of it. Its
+    content changes with any of theirs, so a release replaces the worker and its cache."""
+    store = current_app.extensions[ASSETS_KEY]
+    urls = [url_for("web.static_file", filename=store.hashed_name(name)) for name in OFFLINE_SHELL]
+    urls += extra_urls
+    logic = store.content("js/service-worker.js").decode()
+    version = hashlib.sha256("\n".join(urls).encode() + logic.encode()).hexdigest()[:12]
+    body = f"const VERSION = {json.dumps(version)};\nconst PRECACHE = {json.dumps(urls)};\n{logic}"
+    answer = Response(body, content_type="application/javascript; charset=utf-8")
+    answer.headers["Cache-Control"] = "no-cache"  # a browser checks for a new worker on each visit
+    return answer
 
 
 def compress_answer(response: Response) -> Response:

@@ -538,3 +538,27 @@ def test_a_request_typed_offline_and_refused_later_comes_back_into_the_form(open
     assert post.input_value("select[name=sex]") == "male"
     assert post.locator("#pending-list li").count() == 0
     assert live_server.session("feldsher_a").get("/consultations").json()["total"] == 0
+
+
+def test_the_post_page_opens_with_no_line_and_keeps_what_is_typed(open_as, live_server):
+    post = open_as("feldsher_a", phone=True)
+    wait_until(post, "navigator.serviceWorker.controller !== null")  # installed, and it took the page
+    post.reload()  # this visit of /post goes through the worker, which keeps it
+    post.wait_for_selector("#connection[data-state=online]")
+
+    post.context.set_offline(True)
+    post.reload()  # no line: the page comes from the phone
+    post.wait_for_selector("#new-request button[type=submit]")
+    post.wait_for_selector("#connection[data-state=offline]")
+    post.fill("input[name=age_years]", "70")
+    post.select_option("select[name=sex]", "female")
+    post.fill("textarea[name=complaint]", "Sudden weakness of the right arm")
+    post.click("#new-request button[type=submit]")
+    post.locator("#pending-list li[data-status=pending]").wait_for()
+    post.reload()  # still no line: the outbox is still there
+    post.locator("#pending-list li[data-status=pending]").wait_for()
+
+    post.context.set_offline(False)
+    post.wait_for_selector("#open-list li.consultation", timeout=30000)
+    stored = live_server.session("feldsher_a").get("/consultations").json()["items"]
+    assert [c["complaint"] for c in stored] == ["Sudden weakness of the right arm"]
