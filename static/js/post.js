@@ -37,9 +37,36 @@
              priority: f.get("priority"), specialty: f.get("specialty") };
   }
 
+  /* The server's own limits for each field (from its schemas, rendered into the page): an entry
+     is checked before it is sent or queued, so a slip is caught while the patient is still there,
+     not when the line returns. The server still checks everything (cross-field rules included). */
+  const rules = JSON.parse(document.getElementById("form-rules").textContent);
+  function problems() {
+    const found = [];
+    for (const [name, rule] of Object.entries(rules)) {
+      const input = form.elements[name];
+      if (!input) continue;
+      const raw = input.value.trim();
+      const say = (text) => found.push(`${t.label("field", rule.path)}: ${text}`);
+      if (!raw) { if (rule.required) say(t.msg("field_required")); continue; }
+      if (rule.maxlength && raw.length > rule.maxlength) say(t.msg("too_long").replace("{max}", rule.maxlength));
+      if (rule.min === undefined && rule.max === undefined) continue;
+      const value = Number(raw.replace(",", "."));
+      if (Number.isNaN(value)) say(t.msg("not_a_number"));
+      else if (value < rule.min || value > rule.max) say(t.msg("out_of_range").replace("{min}", rule.min).replace("{max}", rule.max));
+    }
+    return found;
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     formError.hidden = true;
+    const found = problems();
+    if (found.length) {
+      formError.textContent = found.join(" ");
+      formError.hidden = false;
+      return;
+    }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {

@@ -124,8 +124,10 @@ def post():
 def _post_page(values: dict | None = None, error: ServiceError | None = None, status: int = 200):
     """The post's screen, its form filled with what was sent and the reason it was refused."""
     values = values or {"client_key": str(uuid.uuid4())}  # one key per form: a resend is a retry
+    from telemed.schemas.consultation import form_rules
+
     page = _role_page("feldsher", "post.html", priorities=PRIORITIES, specialties=SPECIALTIES,
-                      sexes=SEXES, avpu=AVPU, values=values, error=error)
+                      sexes=SEXES, avpu=AVPU, values=values, error=error, rules=form_rules())
     return page, status
 
 

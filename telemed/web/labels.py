@@ -79,6 +79,11 @@ MESSAGES = {
     "no_doctor_online": _l("No doctor is available right now; the request stays in the queue."),
     "estimated_wait": _l("Estimated wait"),
     "minutes_short": _l("min"),
+    # The request form's own checks, before anything is sent or queued ({min}, {max} filled in).
+    "field_required": _l("This field is required."),
+    "not_a_number": _l("Not a number."),
+    "out_of_range": _l("Must be from {min} to {max}."),
+    "too_long": _l("Must be at most {max} characters long."),
     "unread_messages": _l("New messages from the doctor"),
     "yes": _l("yes"),
     "to_create": _l("to create"),

@@ -145,6 +145,22 @@ def test_a_refused_request_shows_the_reason_and_sends_nothing(open_as):
     assert post.locator("#open-list li.consultation").count() == 0
 
 
+def test_an_entry_outside_the_servers_limits_is_caught_before_it_is_queued(open_as, live_server):
+    post = open_as("feldsher_a", phone=True)
+    post.context.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]")
+    post.fill("input[name=age_years]", "44")
+    post.fill("textarea[name=complaint]", "Short of breath at rest")
+    post.fill("input[name=spo2]", "120")  # a slip of the finger: no SpO₂ is above 100
+    post.click("#new-request button[type=submit]")
+    error = post.locator("#form-error")
+    error.wait_for(state="visible")
+    text = error.inner_text()
+    assert "SpO₂: Must be from 50 to 100." in text and "Sex: This field is required." in text
+    assert post.locator("#pending-list li").count() == 0  # nothing queued
+    assert post.input_value("input[name=spo2]") == "120"  # nothing lost
+
+
 def test_a_request_typed_offline_is_sent_once_when_the_line_returns(open_as, live_server):
     post = open_as("feldsher_a")
     post.context.set_offline(True)
@@ -523,7 +539,10 @@ def test_a_request_typed_offline_and_refused_later_comes_back_into_the_form(open
     post.fill("input[name=age_years]", "44")
     post.select_option("select[name=sex]", "male")
     post.fill("textarea[name=complaint]", "Short of breath at rest")
-    post.fill("input[name=spo2]", "120")  # a slip of the finger: no SpO₂ is above 100
+    # Systolic and diastolic swapped: each within its range (the page's own checks pass), but
+    # only the server checks one against the other.
+    post.fill("input[name=sbp]", "80")
+    post.fill("input[name=dbp]", "130")
     post.fill("input[name=temp_c]", "37,9")
     post.click("#new-request button[type=submit]")
     post.locator("#pending-list li[data-status=pending]").wait_for()
@@ -532,9 +551,9 @@ def test_a_request_typed_offline_and_refused_later_comes_back_into_the_form(open
     post.context.set_offline(False)
     error = post.locator("#form-error")
     error.wait_for(state="visible", timeout=30000)
-    assert "SpO₂:" in error.inner_text()
+    assert "Diastolic BP:" in error.inner_text()
     assert post.input_value("textarea[name=complaint]") == "Short of breath at rest"
-    assert (post.input_value("input[name=spo2]"), post.input_value("input[name=temp_c]")) == ("120", "37.9")
+    assert [post.input_value(f"input[name={n}]") for n in ("sbp", "dbp", "temp_c")] == ["80", "130", "37.9"]
     assert post.input_value("select[name=sex]") == "male"
     assert post.locator("#pending-list li").count() == 0
     assert live_server.session("feldsher_a").get("/consultations").json()["total"] == 0

@@ -63,3 +63,16 @@ def test_only_a_logged_in_post_may_send_the_form(app, district):
     assert doctor.http.post("/post", data={"csrf_token": token}).status_code == 403
     post = ApiClient(app, "feldsher_a")
     assert post.http.post("/post", data={"complaint": "no token"}).status_code == 400
+
+
+def test_the_page_carries_the_servers_own_limits_for_its_checks(app, district):
+    import json
+
+    from telemed.schemas.consultation import VitalsSchema
+
+    page = ApiClient(app, "feldsher_a").http.get("/post").get_data(as_text=True)
+    rules = json.loads(page.split('<script id="form-rules" type="application/json">', 1)[1].split("</script>", 1)[0])
+    spo2 = next(v for v in VitalsSchema().fields["spo2"].validators)
+    assert rules["spo2"] == {"path": "vitals.spo2", "required": False, "min": spo2.min, "max": spo2.max}
+    assert rules["sex"]["required"] and rules["complaint"]["required"]
+    assert rules["complaint"]["maxlength"] == 2000
