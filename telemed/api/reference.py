@@ -1,5 +1,6 @@
 """The doctor's queue and presence, and reference data: ICD-10 search, districts, facilities."""
 from flask import jsonify
+from flask_babel import get_locale
 from flask_login import current_user
 
 from telemed.api.blueprint import bp
@@ -42,7 +43,7 @@ def doctors_on_duty():
 def icd10():
     """WHO ICD-10 codes whose code starts with, or whose title holds, the query."""
     args = query_args()
-    items = search_icd10(args["q"], args["limit"])
+    items = search_icd10(args["q"], args["limit"], language=str(get_locale()))
     return page(items, len(items))
 
 

