@@ -69,6 +69,17 @@ def open_as(browser, live_server, district):
     assert refused == []
 
 
+def send_request(page, **fields):
+    """Fill the post's request form, field by name (selects chosen, the rest typed), and send it."""
+    for name, value in fields.items():
+        select = page.locator(f"#new-request select[name={name}]")
+        if select.count():
+            select.select_option(value)
+        else:
+            page.fill(f"#new-request [name={name}]", value)
+    page.click("#new-request button[type=submit]")
+
+
 def close_and_read_outcome(doctor, post, icd_search: str, recommendation: str) -> str:
     """The doctor closes the open consultation (ambulance called, I21.9 found by `icd_search`);
     the outcome as the post's page then shows it."""
@@ -89,14 +100,8 @@ def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_pat
     assert post.url.endswith("/post") and doctor.url.endswith("/doctor")
 
     # The post opens a request.
-    post.fill("input[name=age_years]", "61")
-    post.select_option("select[name=sex]", "female")
-    post.fill("textarea[name=complaint]", "Crushing chest pain since 30 minutes")
-    post.fill("input[name=hr]", "118")
-    post.fill("input[name=sbp]", "92")
-    post.fill("input[name=dbp]", "60")
-    post.select_option("select[name=priority]", "urgent")
-    post.click("#new-request button[type=submit]")
+    send_request(post, age_years="61", sex="female", complaint="Crushing chest pain since 30 minutes",
+                 hr="118", sbp="92", dbp="60", priority="urgent")
     item = post.locator("#open-list li.consultation")
     item.wait_for()
     assert item.get_attribute("data-status") == "waiting"
@@ -134,11 +139,7 @@ def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_pat
 
 def test_a_refused_request_shows_the_reason_and_sends_nothing(open_as):
     post = open_as("feldsher_a")
-    post.fill("input[name=age_years]", "40")
-    post.select_option("select[name=sex]", "female")
-    post.fill("textarea[name=complaint]", "Fever")
-    post.fill("input[name=spo2]", "120")
-    post.click("#new-request button[type=submit]")
+    send_request(post, age_years="40", sex="female", complaint="Fever", spo2="120")
     error = post.locator("#form-error")
     error.wait_for(state="visible")
     assert "SpO₂:" in error.inner_text()  # the field by its name on the form
@@ -149,10 +150,8 @@ def test_an_entry_outside_the_servers_limits_is_caught_before_it_is_queued(open_
     post = open_as("feldsher_a", phone=True)
     post.context.set_offline(True)
     post.wait_for_selector("#connection[data-state=offline]")
-    post.fill("input[name=age_years]", "44")
-    post.fill("textarea[name=complaint]", "Short of breath at rest")
-    post.fill("input[name=spo2]", "120")  # a slip of the finger: no SpO₂ is above 100
-    post.click("#new-request button[type=submit]")
+    # A slip of the finger: no SpO₂ is above 100 (and the sex is not chosen).
+    send_request(post, age_years="44", complaint="Short of breath at rest", spo2="120")
     error = post.locator("#form-error")
     error.wait_for(state="visible")
     text = error.inner_text()
@@ -165,12 +164,8 @@ def test_a_request_typed_offline_is_sent_once_when_the_line_returns(open_as, liv
     post = open_as("feldsher_a")
     post.context.set_offline(True)
     post.wait_for_selector("#connection[data-state=offline]")
-    post.fill("input[name=age_years]", "33")
-    post.select_option("select[name=sex]", "female")
-    post.fill("textarea[name=complaint]", "Bleeding after delivery")
-    post.select_option("select[name=specialty]", "obstetrics")
-    post.select_option("select[name=priority]", "emergency")
-    post.click("#new-request button[type=submit]")
+    send_request(post, age_years="33", sex="female", complaint="Bleeding after delivery",
+                 specialty="obstetrics", priority="emergency")
     pending = post.locator("#pending-list li[data-status=pending]")
     pending.wait_for()
     assert "Bleeding after delivery" in pending.inner_text()
@@ -357,11 +352,8 @@ def test_with_javascript_off_a_request_is_sent_and_no_patient_data_is_in_any_url
     page.click("button[type=submit]")
     page.wait_for_url("**/post")
     iin = make_iin(date(1968, 1, 1), "male")
-    page.select_option("select[name=sex]", "male")
-    page.fill("input[name=iin]", iin)
-    page.fill("textarea[name=complaint]", "Crushing chest pain at rest")
-    page.fill("input[name=temp_c]", "38,4")  # a decimal comma, as a Russian keyboard types it
-    page.click("#new-request button[type=submit]")
+    # The age comes from the IIN; "38,4" with a decimal comma, as a Russian keyboard types it.
+    send_request(page, sex="male", iin=iin, complaint="Crushing chest pain at rest", temp_c="38,4")
     page.wait_for_url(re.compile(r".*/consultations/[0-9a-f-]{36}$"))
     stored = live_server.session("feldsher_a").get("/consultations").json()["items"]
     assert [c["complaint"] for c in stored] == ["Crushing chest pain at rest"]
@@ -401,12 +393,8 @@ def test_the_whole_flow_in_russian_and_kazakh_on_a_360_px_phone(open_as, locale)
     assert overflow_px(post) <= 0
     post.screenshot(path=str(ARTIFACTS / f"post-{locale}-360.png"), full_page=True)
 
-    post.fill("input[name=age_years]", "61")
-    post.select_option("select[name=sex]", "female")
-    post.fill("textarea[name=complaint]", "Давящая боль за грудиной 30 минут")
-    post.fill("input[name=temp_c]", "37,2")
-    post.select_option("select[name=priority]", "urgent")
-    post.click("#new-request button[type=submit]")
+    send_request(post, age_years="61", sex="female", complaint="Давящая боль за грудиной 30 минут",
+                 temp_c="37,2", priority="urgent")
     item = post.locator("#open-list li.consultation")
     item.wait_for()
     consultation_id = item.get_attribute("data-id")
@@ -537,15 +525,10 @@ def test_a_request_typed_offline_and_refused_later_comes_back_into_the_form(open
     post = open_as("feldsher_a", phone=True)
     post.context.set_offline(True)
     post.wait_for_selector("#connection[data-state=offline]")
-    post.fill("input[name=age_years]", "44")
-    post.select_option("select[name=sex]", "male")
-    post.fill("textarea[name=complaint]", "Short of breath at rest")
     # Systolic and diastolic swapped: each within its range (the page's own checks pass), but
     # only the server checks one against the other.
-    post.fill("input[name=sbp]", "80")
-    post.fill("input[name=dbp]", "130")
-    post.fill("input[name=temp_c]", "37,9")
-    post.click("#new-request button[type=submit]")
+    send_request(post, age_years="44", sex="male", complaint="Short of breath at rest",
+                 sbp="80", dbp="130", temp_c="37,9")
     post.locator("#pending-list li[data-status=pending]").wait_for()
     assert post.input_value("textarea[name=complaint]") == ""  # queued, the form emptied
 
@@ -570,10 +553,7 @@ def test_the_post_page_opens_with_no_line_and_keeps_what_is_typed(open_as, live_
     post.reload()  # no line: the page comes from the phone
     post.wait_for_selector("#new-request button[type=submit]")
     post.wait_for_selector("#connection[data-state=offline]")
-    post.fill("input[name=age_years]", "70")
-    post.select_option("select[name=sex]", "female")
-    post.fill("textarea[name=complaint]", "Sudden weakness of the right arm")
-    post.click("#new-request button[type=submit]")
+    send_request(post, age_years="70", sex="female", complaint="Sudden weakness of the right arm")
     post.locator("#pending-list li[data-status=pending]").wait_for()
     post.reload()  # still no line: the outbox is still there
     post.locator("#pending-list li[data-status=pending]").wait_for()
