@@ -25,7 +25,9 @@ from telemed.services.certifications import qualified_specialties
 from telemed.services.events import ConsultationChanged
 from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
-from telemed.services.policy import offered_to, require_role, visible_to, waiting_offered_to
+from telemed.services.policy import (
+    offered_to, offered_to_every_doctor, require_role, visible_to, waiting_offered_to,
+)
 from telemed.services.queue import QUEUE_ORDER
 
 
@@ -189,14 +191,18 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     require_role(doctor, "doctor")
     doctor_id = doctor.id
     limit = current_app.config["TELEMED"].max_active_per_doctor
-    offered = offered_to(qualified_specialties(doctor))
     current = db.session.execute(
-        select(Consultation.status, Consultation.specialty, offered.label("offered"))
+        select(Consultation.status, Consultation.specialty, Consultation.escalation_level)
         .where(Consultation.id == consultation_id)
     ).one_or_none()
     if current is None:
         raise NotFound(_("No such consultation."))
-    if not current.offered:
+    # A doctor's qualifications are read only for a request of one specialty: general and
+    # escalated ones go to every doctor (most claims, and every loser of a race for one, skip it).
+    to_everyone = offered_to_every_doctor(current)
+    qualified = [] if to_everyone else qualified_specialties(doctor)
+    offered = offered_to(qualified)
+    if not (to_everyone or current.specialty in qualified):
         # Never offered to this doctor, so outside their scope whatever its state: answered as if
         # it did not exist (DESIGN.md, errors). A doctor it was offered to who lost the race is
         # told so (409) below.
