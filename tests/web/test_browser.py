@@ -562,3 +562,33 @@ def test_the_post_page_opens_with_no_line_and_keeps_what_is_typed(open_as, live_
     post.wait_for_selector("#open-list li.consultation", timeout=30000)
     stored = live_server.session("feldsher_a").get("/consultations").json()["items"]
     assert [c["complaint"] for c in stored] == ["Sudden weakness of the right arm"]
+
+
+KEPT_POST_PAGES = """async () => {
+    let kept = 0;
+    for (const name of await caches.keys()) {
+        const cache = await caches.open(name);
+        kept += (await cache.keys()).filter((r) => new URL(r.url).pathname === "/post").length;
+    }
+    return kept;
+}"""
+
+
+def test_after_logging_out_the_phone_no_longer_opens_the_kept_post_page(open_as):
+    post = open_as("feldsher_a", phone=True)
+    wait_until(post, "navigator.serviceWorker.controller !== null")
+    post.reload()  # kept by the worker
+    post.wait_for_selector("#connection[data-state=online]")
+    assert post.evaluate(KEPT_POST_PAGES) == 1
+    post.click("form[action='/logout'] button[type=submit]")
+    post.wait_for_url("**/login")  # the worker forgets the kept pages on this navigation
+    deadline = time.monotonic() + 10
+    while post.evaluate(KEPT_POST_PAGES) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert post.evaluate(KEPT_POST_PAGES) == 0
+    post.context.set_offline(True)
+    try:
+        post.goto(post.url.replace("/login", "/post"))
+    except Exception:  # noqa: BLE001 - no line and nothing kept: the browser's own error page
+        pass
+    assert post.locator("#new-request").count() == 0
