@@ -57,8 +57,9 @@
     return a.content_type.startsWith("image/") ? t.el("div", {}, link, t.el("img", { src: a.url, alt: a.filename })) : link;
   }
 
-  function pendingMessages() {
-    return t.outbox.items().filter((i) => i.path === `/consultations/${id}/messages`);
+  /* Messages and photos of this consultation still waiting in the outbox for the line. */
+  function pendingItems() {
+    return t.outbox.items().filter((i) => i.path === `/consultations/${id}/messages` || i.path === `/consultations/${id}/attachments`);
   }
 
   function messageItem(m) {
@@ -85,9 +86,10 @@
     const sorted = [...messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
     if (t.role === "feldsher") t.seen.mark(id, sorted.filter((m) => m.sender && m.sender.role === "doctor").length);
     const items = sorted.map(messageItem);
-    for (const p of pendingMessages()) {
-      items.push(t.el("li", { class: "mine pending", dataset: { key: p.body.client_key } },
-        t.el("span", { class: "sender" }, t.msg("you")), t.el("p", {}, p.body.body),
+    for (const p of pendingItems()) {
+      const text = p.file ? `${p.filename} (${Math.ceil(p.file.size / 1024)} KB)` : p.body.body;
+      items.push(t.el("li", { class: "mine pending", dataset: { key: p.file ? p.client_key : p.body.client_key } },
+        t.el("span", { class: "sender" }, t.msg("you")), t.el("p", {}, text),
         t.el("span", { class: "time" }, t.msg("pending"))));
     }
     $("messages").replaceChildren(...items);
@@ -95,7 +97,11 @@
   }
   document.addEventListener("telemed:outbox", renderMessages);
   document.addEventListener("telemed:sent", (e) => {
-    if (e.detail.item.path === `/consultations/${id}/messages`) { messages.set(e.detail.result.id, e.detail.result); renderMessages(); }
+    const path = e.detail.item.path;
+    if (path === `/consultations/${id}/messages` || path === `/consultations/${id}/attachments`) {
+      messages.set(e.detail.result.id, e.detail.result);
+      renderMessages();
+    }
   });
 
   async function reload() {
@@ -121,7 +127,7 @@
     const overHttp = async () => {
       // Over HTTP with the same key: kept in the outbox while the line is down, and answered with
       // the stored message if the socket attempt did arrive after all — never sent twice.
-      const answer = await t.send("POST", `/consultations/${id}/messages`, { body, client_key: clientKey }, body);
+      const answer = await t.send({ method: "POST", path: `/consultations/${id}/messages`, body: { body, client_key: clientKey }, label: body });
       if (!answer.queued) messages.set(answer.id, answer);
     };
     try {
@@ -163,24 +169,7 @@
     return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".jpg", { type: "image/jpeg" });
   }
 
-  /* Sent with its progress shown: on a slow line the post sees it is moving. */
-  function upload(data, progress) {
-    return new Promise((resolve, reject) => {
-      const request = new XMLHttpRequest();
-      request.open("POST", `/api/v1/consultations/${id}/attachments`);
-      request.setRequestHeader("X-CSRFToken", document.querySelector('meta[name="csrf-token"]').content);
-      request.upload.onprogress = (e) => { if (e.lengthComputable) { progress.max = e.total; progress.value = e.loaded; } };
-      request.onload = () => {
-        let answer = null;
-        try { answer = JSON.parse(request.responseText); } catch (e) { /* not JSON */ }
-        if (request.status >= 200 && request.status < 300) resolve(answer);
-        else reject(new t.ApiError(request.status, (answer && answer.error) || { code: "error", message: t.msg("error") }));
-      };
-      request.onerror = () => reject(new Error("network"));
-      request.send(data);
-    });
-  }
-
+  /* Sent with its progress shown; with no line the fitted photo waits in the outbox. */
   $("attachment-form").elements.file.addEventListener("change", async (event) => {
     const chosen = event.target.files[0];
     const error = $("attachment-error");
@@ -191,11 +180,10 @@
     progress.hidden = false;
     try {
       const file = await fitForTheLine(chosen);
-      const data = new FormData();
-      data.append("file", file);
-      data.append("client_key", t.uuid4());
-      const answer = await upload(data, progress);
-      messages.set(answer.id, answer);
+      const answer = await t.send({ path: `/consultations/${id}/attachments`, file, filename: file.name,
+                                    client_key: t.uuid4(), label: file.name },
+                                  (loaded, total) => { progress.max = total; progress.value = loaded; });
+      if (!answer.queued) messages.set(answer.id, answer);
       renderMessages();
     } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
     progress.hidden = true;

@@ -58,10 +58,55 @@
     return found;
   }
 
+  /* The IIN's own arithmetic, as the server's (services/clinical_codes.py, parse_iin): the birth
+     date and sex it encodes, or the key of the reason it is no IIN. */
+  function readIin(iin) {
+    if (!/^\d{12}$/.test(iin)) return { problem: "iin_digits" };
+    const d = [...iin].map(Number);
+    const weighted = (weights) => d.slice(0, 11).reduce((sum, x, i) => sum + x * weights[i], 0) % 11;
+    let check = weighted([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    if (check === 10) check = weighted([3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2]);
+    if (check !== d[11]) return { problem: "iin_check_digit" };
+    if (d[6] < 1 || d[6] > 6) return { problem: "iin_century" };
+    const year = 1800 + 100 * Math.floor((d[6] - 1) / 2) + Number(iin.slice(0, 2));
+    const month = Number(iin.slice(2, 4)), day = Number(iin.slice(4, 6));
+    const born = new Date(Date.UTC(year, month - 1, day));
+    if (born.getUTCMonth() !== month - 1 || born.getUTCDate() !== day) return { problem: "iin_date" };
+    return { year, month, day, sex: d[6] % 2 ? "male" : "female" };
+  }
+
+  /* The rules between fields, as the server's (schemas/consultation.py, REQUEST_RULES, in the
+     same order, in the same words): [field path, message] for the first one broken. Today is the
+     district's, whatever the phone's clock zone. */
+  function brokenRule(body) {
+    const { age_years: years, age_months: months, iin, sex } = body.patient;
+    const say = (path, key, values) => [path, Object.entries(values || {})
+      .reduce((text, [name, value]) => text.replace(`%(${name})s`, value), t.msg(key))];
+    const vitals = body.vitals;
+    const dbp = vitals.sbp !== undefined && vitals.dbp !== undefined && vitals.dbp >= vitals.sbp
+      ? say("vitals.dbp", "dbp_not_below_sbp") : null;
+    if (years !== undefined && months !== undefined) return say("patient.age_years", "age_twice");
+    if (iin === undefined) return years === undefined && months === undefined ? say("patient.age_years", "age_missing") : dbp;
+    const read = readIin(iin);
+    if (read.problem) return say("patient.iin", read.problem);
+    const [ty, tm, td] = new Intl.DateTimeFormat("en-CA", { timeZone: t.timezone() }).format(new Date()).split("-").map(Number);
+    if (read.year * 10000 + read.month * 100 + read.day > ty * 10000 + tm * 100 + td) return say("patient.iin", "iin_future");
+    const ageMonths = (ty - read.year) * 12 + (tm - read.month) - (td < read.day ? 1 : 0);
+    if (years !== undefined && years !== Math.floor(ageMonths / 12)) return say("patient.iin", "iin_years", { age: Math.floor(ageMonths / 12), given: years });
+    if (months !== undefined && months !== ageMonths) return say("patient.iin", "iin_months", { age: ageMonths, given: months });
+    if (sex !== "unknown" && sex !== read.sex) return say("patient.iin", read.sex === "male" ? "iin_male" : "iin_female");
+    return dbp;
+  }
+  t.brokenRule = brokenRule;  // for the browser tests that hold it to the server's answers
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     formError.hidden = true;
     const found = problems();
+    if (!found.length) {
+      const broken = brokenRule(readForm());
+      if (broken) found.push(`${t.label("field", broken[0])}: ${broken[1]}`);
+    }
     if (found.length) {
       formError.textContent = found.join(" ");
       formError.hidden = false;
@@ -71,7 +116,7 @@
     button.disabled = true;
     try {
       const body = readForm();
-      const answer = await t.send("POST", "/consultations", body, body.complaint);
+      const answer = await t.send({ method: "POST", path: "/consultations", body, label: body.complaint });
       form.reset();
       if (answer.queued) renderPending(); else upsert(answer);
     } catch (err) {

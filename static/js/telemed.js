@@ -164,23 +164,82 @@
     if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
   }
 
-  /* The outbox: what was typed while the line was down, kept in the browser with its client_key
-     and sent, in order, when the line returns. The server answers a repeated key with the stored
-     object, so an item whose answer was lost is never created twice. */
+  /* A file sent with its progress shown (on a slow line the post sees it move). Answers as api()
+     does: an ApiError, status 0 when the line is down. */
+  function upload(path, item, onProgress) {
+    return new Promise((resolve, reject) => {
+      const data = new FormData();
+      data.append("file", item.file, item.filename);
+      data.append("client_key", item.client_key);
+      const request = new XMLHttpRequest();
+      request.open("POST", `/api/v1${path}`);
+      request.setRequestHeader("X-CSRFToken", csrfToken);
+      request.setRequestHeader("Accept", "application/json");
+      if (onProgress) request.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded, e.total); };
+      request.onload = () => {
+        let answer = null;
+        try { answer = JSON.parse(request.responseText); } catch (e) { /* not JSON */ }
+        if (request.status >= 200 && request.status < 300) resolve(answer);
+        else reject(new ApiError(request.status, (answer && answer.error) || { code: "error", message: msg("error") }));
+      };
+      request.onerror = () => reject(new ApiError(0, { code: "offline", message: msg("disconnected") }));
+      request.send(data);
+    });
+  }
+
+  /* One queued item on its way: a photo as a form upload, anything else as JSON. */
+  function deliver(item, onProgress) {
+    return item.file ? upload(item.path, item, onProgress) : api(item.method, item.path, item.body);
+  }
+
+  /* The outbox: what was typed (or photographed) while the line was down, kept in this browser's
+     IndexedDB with its client_key, so it survives a reload, a closed browser and a restarted
+     phone, and is sent in order when the line returns. The server answers a repeated key with
+     the stored object, so an item whose answer was lost (or that two tabs both send) is created
+     once. items() reads a copy kept in step with the database, so pages draw without waiting. */
   const userId = Number(document.body.dataset.userId);
-  const OUTBOX_KEY = `telemed.outbox.${userId}`;
+  const OUTBOX_STORE = "outbox";
+  const database = new Promise((resolve, reject) => {
+    const opening = indexedDB.open("telemed", 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore(OUTBOX_STORE, { keyPath: "seq", autoIncrement: true });
+    opening.onsuccess = () => resolve(opening.result);
+    opening.onerror = () => reject(opening.error);
+  });
+  function stored(mode, work) {
+    return database.then((db) => new Promise((resolve, reject) => {
+      const transaction = db.transaction(OUTBOX_STORE, mode);
+      const answer = work(transaction.objectStore(OUTBOX_STORE));
+      transaction.oncomplete = () => resolve(answer.result);
+      transaction.onerror = () => reject(transaction.error);
+      transaction.onabort = () => reject(transaction.error);
+    }));
+  }
   const outbox = {
-    items() { try { return JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]"); } catch (e) { return []; } },
-    save(items) { localStorage.setItem(OUTBOX_KEY, JSON.stringify(items)); document.dispatchEvent(new CustomEvent("telemed:outbox")); },
-    add(item) { this.save(this.items().concat([item])); },
+    copy: [],
+    items() { return this.copy; },
+    /* Read this person's items again (another tab may have sent or added some). */
+    async load() {
+      const all = await stored("readonly", (store) => store.getAll());
+      this.copy = all.filter((item) => item.user_id === userId);
+      document.dispatchEvent(new CustomEvent("telemed:outbox"));
+    },
+    async add(item) {
+      await stored("readwrite", (store) => store.add(Object.assign({ user_id: userId, queued_at: new Date().toISOString() }, item)));
+      await this.load();
+    },
+    async remove(item) {
+      await stored("readwrite", (store) => store.delete(item.seq));
+      await this.load();
+    },
     flushing: false,
     async flush() {
       if (this.flushing) return;
       this.flushing = true;
       try {
-        for (const item of this.items()) {
+        await this.load();
+        for (const item of this.copy) {
           try {
-            const result = await api(item.method, item.path, item.body);
+            const result = await deliver(item);
             document.dispatchEvent(new CustomEvent("telemed:sent", { detail: { item, result } }));
           } catch (err) {
             // Still offline, the server busy, over a rate limit (429) or the login ended (401, kept
@@ -189,22 +248,31 @@
                 || err.status === 429 || err.status === 401) break;
             document.dispatchEvent(new CustomEvent("telemed:failed", { detail: { item, error: err } }));
           }
-          this.save(this.items().filter((other) => other.id !== item.id));
+          await this.remove(item);
         }
       } finally { this.flushing = false; }
     },
   };
+  /* Items queued by the previous version, which kept them in localStorage, move to IndexedDB. */
+  async function adoptOldOutbox() {
+    const key = `telemed.outbox.${userId}`;
+    const old = JSON.parse(localStorage.getItem(key) || "[]");
+    for (const { id, ...item } of old) await outbox.add(item);
+    localStorage.removeItem(key);
+  }
+  adoptOldOutbox().catch(() => {}).then(() => outbox.flush());
   window.addEventListener("online", () => outbox.flush());
   setInterval(() => outbox.flush(), 10000);
 
-  /* Send now if the line is up; if it is down, keep it in the outbox. Resolves to the server's
-     answer, or to {queued: true}. Refusals (4xx) are thrown, never queued. */
-  async function send(method, path, body, label) {
+  /* Send now if the line is up; if it is down, keep it in the outbox. `item` is {method, path,
+     body, label} or, for a photo, {path, file, filename, client_key, label}. Resolves to the
+     server's answer, or to {queued: true}. Refusals (4xx) are thrown, never queued. */
+  async function send(item, onProgress) {
     try {
-      return await api(method, path, body);
+      return await deliver(item, onProgress);
     } catch (err) {
       if (err instanceof ApiError && err.status > 0 && err.status < 500) throw err;
-      outbox.add({ id: uuid4(), method, path, body, label, queued_at: new Date().toISOString() });
+      await outbox.add(item);
       return { queued: true };
     }
   }
@@ -229,5 +297,5 @@
 
   window.telemed = { changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, vitalValue, waitNote, connect, emit, outbox, send,
-                     seen, alertNewMessage, decimalSymbol: () => i18n.decimal, userId, role: document.body.dataset.role };
+                     seen, alertNewMessage, decimalSymbol: () => i18n.decimal, timezone: () => i18n.timezone, userId, role: document.body.dataset.role };
 })();

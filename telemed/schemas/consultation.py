@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timezone
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import (
     EXCLUDE,
     Schema,
@@ -34,6 +35,25 @@ from telemed.schemas.common import (
 )
 from telemed.services.clinical_codes import InvalidIIN, age_on, normalise_icd10, parse_iin
 
+# The rules between a request's fields, by the key the post page's script uses to check the same
+# rules before it sends or queues (post.js; the words reach it with its labels, web/labels.py).
+REQUEST_RULES = {
+    "age_twice": _l("Give the age in years or, for infants, in months, not both."),
+    "age_missing": _l("The patient's age is required (years, or months for infants)."),
+    "iin_future": _l("The IIN encodes a birth date in the future."),
+    "iin_years": _l("The IIN gives an age of %(age)s years, not %(given)s."),
+    "iin_months": _l("The IIN gives an age of %(age)s months, not %(given)s."),
+    "iin_male": _l("The IIN is that of a male patient."),
+    "iin_female": _l("The IIN is that of a female patient."),
+    "dbp_not_below_sbp": _l("Diastolic pressure must be below systolic."),
+}
+
+
+def _broken(rule: str, field: str, **values) -> ValidationError:
+    """The refusal for one of REQUEST_RULES, on the field it names."""
+    message = str(REQUEST_RULES[rule])
+    return ValidationError(message % values if values else message, field)
+
 
 class PatientSchema(StrictSchema):
     age_years = Int(strict=True, allow_none=True, validate=validate.Range(0, 130))
@@ -52,12 +72,10 @@ class PatientSchema(StrictSchema):
     def _age_and_iin_agree(self, data, **kwargs):
         years, months, iin = data.get("age_years"), data.get("age_months"), data.get("iin")
         if years is not None and months is not None:
-            raise ValidationError(_("Give the age in years or, for infants, in months, not both."),
-                                  "age_years")
+            raise _broken("age_twice", "age_years")
         if iin is None:
             if years is None and months is None:
-                raise ValidationError(_("The patient's age is required (years, or months for infants)."),
-                                      "age_years")
+                raise _broken("age_missing", "age_years")
             return
         try:
             born, sex = parse_iin(iin)
@@ -65,22 +83,14 @@ class PatientSchema(StrictSchema):
             raise ValidationError(str(exc.args[0]), "iin") from exc
         today = district_today()
         if born > today:
-            raise ValidationError(_("The IIN encodes a birth date in the future."), "iin")
+            raise _broken("iin_future", "iin")
         full_years, full_months = age_on(born, today)
         if years is not None and years != full_years:
-            raise ValidationError(
-                _("The IIN gives an age of %(age)s years, not %(given)s.", age=full_years, given=years),
-                "iin",
-            )
+            raise _broken("iin_years", "iin", age=full_years, given=years)
         if months is not None and months != full_months:
-            raise ValidationError(
-                _("The IIN gives an age of %(age)s months, not %(given)s.", age=full_months, given=months),
-                "iin",
-            )
+            raise _broken("iin_months", "iin", age=full_months, given=months)
         if data["sex"] != "unknown" and data["sex"] != sex:
-            message = (_("The IIN is that of a male patient.") if sex == "male"
-                       else _("The IIN is that of a female patient."))
-            raise ValidationError(message, "iin")
+            raise _broken("iin_male" if sex == "male" else "iin_female", "iin")
 
     @post_load
     def _derive_age_from_iin(self, data, **kwargs):
@@ -91,7 +101,6 @@ class PatientSchema(StrictSchema):
             else:
                 data["age_months"] = full_months
         return data
-
 
 def _measure(kind, low, high, **kwargs):
     return kind(allow_none=True, validate=validate.Range(low, high), **kwargs)
@@ -113,7 +122,7 @@ class VitalsSchema(StrictSchema):
     @validates_schema
     def _diastolic_below_systolic(self, data, **kwargs):
         if data.get("sbp") is not None and data.get("dbp") is not None and data["dbp"] >= data["sbp"]:
-            raise ValidationError(_("Diastolic pressure must be below systolic."), "dbp")
+            raise _broken("dbp_not_below_sbp", "dbp")
 
     @post_load
     def _drop_empty(self, data, **kwargs):

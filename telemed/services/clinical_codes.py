@@ -36,19 +36,28 @@ def iin_check_digit(first_eleven: str) -> int | None:
     return total
 
 
+# Why a string is no IIN, by the key the post page's script uses for the same check (post.js).
+IIN_PROBLEMS = {
+    "iin_digits": _l("An IIN is exactly 12 digits."),
+    "iin_check_digit": _l("The IIN's check digit is wrong."),
+    "iin_century": _l("The IIN's 7th digit must be 1 to 6 (century and sex)."),
+    "iin_date": _l("The IIN encodes an impossible birth date."),
+}
+
+
 def parse_iin(iin: str) -> tuple[date, str]:
     """The birth date and sex ('male' or 'female') an IIN encodes; InvalidIIN when it is not one."""
     if not re.fullmatch(r"\d{12}", iin or ""):
-        raise InvalidIIN(_l("An IIN is exactly 12 digits."))
+        raise InvalidIIN(IIN_PROBLEMS["iin_digits"])
     if iin_check_digit(iin[:11]) != int(iin[11]):
-        raise InvalidIIN(_l("The IIN's check digit is wrong."))
+        raise InvalidIIN(IIN_PROBLEMS["iin_check_digit"])
     century = _IIN_CENTURY.get(iin[6])
     if century is None:
-        raise InvalidIIN(_l("The IIN's 7th digit must be 1 to 6 (century and sex)."))
+        raise InvalidIIN(IIN_PROBLEMS["iin_century"])
     try:
         born = date(century + int(iin[0:2]), int(iin[2:4]), int(iin[4:6]))
     except ValueError as exc:
-        raise InvalidIIN(_l("The IIN encodes an impossible birth date.")) from exc
+        raise InvalidIIN(IIN_PROBLEMS["iin_date"]) from exc
     sex = "male" if int(iin[6]) % 2 == 1 else "female"
     return born, sex
 

@@ -3,6 +3,9 @@ import json
 
 from flask_babel import lazy_gettext as _l
 
+from telemed.schemas.consultation import REQUEST_RULES
+from telemed.services.clinical_codes import IIN_PROBLEMS
+
 LABELS = {
     "priority": {"emergency": _l("Emergency"), "urgent": _l("Urgent"), "routine": _l("Routine")},
     "specialty": {
@@ -115,10 +118,12 @@ MESSAGES = {
 
 
 def labels_for_js() -> dict:
-    """LABELS and MESSAGES in the request's language, every lazy string resolved."""
+    """LABELS and MESSAGES in the request's language, every lazy string resolved; with them the
+    words of the request's rules between fields, which the post page checks as the server does."""
+    messages = {**MESSAGES, **REQUEST_RULES, **IIN_PROBLEMS}
     return {
         "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
-        "messages": {k: str(v) for k, v in MESSAGES.items()},
+        "messages": {k: str(v) for k, v in messages.items()},
     }
 
 

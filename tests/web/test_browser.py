@@ -3,95 +3,23 @@ import os
 import re
 import time
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import IN_CI, PASSWORD, consultation_body, make_iin
+from tests.helpers import PASSWORD, consultation_body, make_iin
+from tests.web.browser import (
+    ARTIFACTS,
+    CHROMIUM_OPTIONS,
+    PHONE,
+    close_and_read_outcome,
+    log_in,
+    overflow_px,
+    send_request,
+    small_tap_targets,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"CI=true but {CHROMIUM} is missing (.ci/run installs Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-def wait_until(page, expression: str, timeout_s: float = 15):
-    """Poll a JavaScript expression until it is truthy. (Playwright's wait_for_function evaluates
-    a string with eval, which the pages' Content-Security-Policy rightly forbids.)"""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {timeout_s}s: {expression}")
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def open_as(browser, live_server, district):
-    """`open_as(username)` gives a page logged in through the login form; at the end, no page may
-    have had anything refused by the Content-Security-Policy."""
-    contexts, refused = [], []
-
-    def _open(username, server=None, password=PASSWORD, locale=None, phone=False):
-        options = {"locale": locale} if locale else {}
-        if phone:  # a cheap Android phone's screen
-            options.update(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
-        context = browser.new_context(**options)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda message: refused.append(message.text)
-                if "Content Security Policy" in message.text else None)
-        page.set_default_timeout(15000)
-        page.goto(f"{(server or live_server).url}/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
-        page.wait_for_selector("#connection[data-state=online]")
-        return page
-
-    yield _open
-    for context in contexts:
-        context.close()
-    assert refused == []
-
-
-def send_request(page, **fields):
-    """Fill the post's request form, field by name (selects chosen, the rest typed), and send it."""
-    for name, value in fields.items():
-        select = page.locator(f"#new-request select[name={name}]")
-        if select.count():
-            select.select_option(value)
-        else:
-            page.fill(f"#new-request [name={name}]", value)
-    page.click("#new-request button[type=submit]")
-
-
-def close_and_read_outcome(doctor, post, icd_search: str, recommendation: str) -> str:
-    """The doctor closes the open consultation (ambulance called, I21.9 found by `icd_search`);
-    the outcome as the post's page then shows it."""
-    doctor.select_option("select[name=disposition]", "ambulance_called")
-    doctor.fill("#icd-search", icd_search)
-    doctor.click("#icd-results button[data-code='I21.9']")
-    doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
-    doctor.fill("textarea[name=recommendation]", recommendation)
-    doctor.click("#close-form button[type=submit]")
-    doctor.wait_for_selector("#c-status[data-status=closed]")
-    post.wait_for_selector("#c-outcome:not([hidden])")
-    return post.inner_text("#c-outcome")
 
 
 def test_post_and_doctor_complete_a_consultation_in_the_browser(open_as, tmp_path):
@@ -160,6 +88,73 @@ def test_an_entry_outside_the_servers_limits_is_caught_before_it_is_queued(open_
     assert post.input_value("input[name=spo2]") == "120"  # nothing lost
 
 
+def test_a_rule_between_fields_is_caught_before_it_is_queued(open_as, live_server):
+    post = open_as("feldsher_a", phone=True)
+    post.context.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]")
+    # The IIN of a woman born on 1 March 1981, typed for a man.
+    iin = make_iin(date(1981, 3, 1), "female")
+    send_request(post, age_years="", iin=iin, sex="male", complaint="Chest pain", priority="urgent")
+    error = post.locator("#form-error")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "IIN: The IIN is that of a female patient."
+    assert post.locator("#pending-list li").count() == 0
+    assert post.input_value("input[name=iin]") == iin
+
+
+def with_check_digit(first_eleven: str) -> str:
+    """An IIN-shaped string with a valid check digit, whatever its date and century digits say
+    (the last serial digit moved on where no check digit exists)."""
+    from telemed.services.clinical_codes import iin_check_digit
+
+    for tweak in range(10):
+        candidate = first_eleven[:-1] + str((int(first_eleven[-1]) + tweak) % 10)
+        if iin_check_digit(candidate) is not None:
+            return candidate + str(iin_check_digit(candidate))
+    raise AssertionError(first_eleven)
+
+
+def test_the_page_applies_the_rules_between_fields_as_the_server_does(open_as, live_server):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Asia/Almaty")).date()  # the district's day (the default zone)
+    adult = make_iin(today.replace(year=today.year - 40) - timedelta(days=10), "female")
+    infant = make_iin(today - timedelta(days=200), "male")
+    bad_check = adult[:11] + str((int(adult[11]) + 1) % 10)
+    patients = [
+        {"age_years": 54, "sex": "male"},
+        {"age_years": 1, "age_months": 14, "sex": "male"},  # both ages
+        {"sex": "female"},  # no age, no IIN
+        {"iin": "12345", "sex": "male"},
+        {"iin": bad_check, "sex": "female"},
+        {"iin": with_check_digit("8103017000" + "1"), "sex": "male"},  # 7th digit 7: no century
+        {"iin": with_check_digit("8113013000" + "1"), "sex": "male"},  # month 13
+        {"iin": with_check_digit(f"{(today.year + 1) % 100:02d}010150001"), "sex": "male"},  # future
+        {"iin": adult, "age_years": 40, "sex": "female"},
+        {"iin": adult, "age_years": 41, "sex": "female"},
+        {"iin": adult, "sex": "male"},
+        {"iin": adult, "sex": "unknown"},
+        {"iin": infant, "age_months": 6, "sex": "male"},
+        {"iin": infant, "age_months": 7, "sex": "male"},
+    ]
+    bodies = [consultation_body(patient=patient) for patient in patients]
+    bodies.append(consultation_body(vitals={"sbp": 90, "dbp": 90}))
+    bodies.append(consultation_body(vitals={"sbp": 91, "dbp": 90}))
+    post = open_as("feldsher_a")
+    api = live_server.session("feldsher_a")
+    for body in bodies:
+        browser_says = post.evaluate("(body) => telemed.brokenRule(body)", body)
+        answer = api.post("/consultations", json=body)
+        if answer.status_code == 201:
+            assert browser_says is None, (body, browser_says)
+            continue
+        assert answer.status_code == 422, answer.text
+        fields = answer.json()["error"]["fields"]
+        assert browser_says is not None and list(fields) == [browser_says[0]], (body, fields, browser_says)
+        assert browser_says[1] in str(fields[browser_says[0]]), (fields, browser_says)
+
+
 def test_a_request_typed_offline_is_sent_once_when_the_line_returns(open_as, live_server):
     post = open_as("feldsher_a")
     post.context.set_offline(True)
@@ -207,14 +202,6 @@ def test_escalation_is_seen_by_every_doctor_and_the_admin(open_as, fast_server):
     general.wait_for_selector(f"#queue li[data-id='{created['id']}'][data-overdue=yes]", timeout=20000)
     admin.wait_for_selector(f"#escalated li[data-id='{created['id']}']", timeout=20000)
     admin.wait_for_selector("#on-duty li[data-status=available]")
-
-
-@pytest.fixture
-def demo_district(app):
-    from telemed.services.demo import load_demo_district
-
-    with app.app_context():
-        load_demo_district(force=True)
 
 
 def test_dashboard_answers_which_posts_lack_bls_and_who_lapses_next(open_as, demo_district, tmp_path):
@@ -366,18 +353,6 @@ def test_with_javascript_off_a_request_is_sent_and_no_patient_data_is_in_any_url
     context.close()
 
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # kept by CI, ignored by git
-
-
-def overflow_px(page, screen_px: int = 360) -> int:
-    """How far the page's content reaches past the phone's screen: a mobile browser would zoom
-    out (or scroll sideways) to show it. Measured on every element, not on the viewport, which
-    a mobile browser widens to fit."""
-    return page.evaluate(f"""Math.max(document.documentElement.scrollWidth,
-        ...[...document.querySelectorAll('body *')].map(e => Math.ceil(e.getBoundingClientRect().right)))
-        - {screen_px}""")
-
-
 @pytest.mark.parametrize("locale", ["ru", "kk"])
 def test_the_whole_flow_in_russian_and_kazakh_on_a_360_px_phone(open_as, locale):
     from babel.support import Translations
@@ -486,6 +461,55 @@ def test_a_phone_camera_photo_is_made_to_fit_the_line_before_it_is_sent(open_as,
         assert max(image.size) == 1600 and image.size == (1600, 1200)
 
 
+def test_a_photo_taken_with_no_line_waits_in_the_outbox_and_is_sent_once(open_as, live_server):
+    from tests.helpers import jpeg_bytes
+
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    post = open_as("feldsher_a", phone=True)
+    wait_until(post, "navigator.serviceWorker.controller !== null")  # the worker keeps the next page
+    post.goto(f"{live_server.url}/consultations/{created['id']}")
+    post.wait_for_selector("#connection[data-state=online]")
+    post.context.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]", timeout=30000)
+    post.set_input_files("#attachment-form input[name=file]",
+                         files=[{"name": "wound.jpg", "mimeType": "image/jpeg", "buffer": jpeg_bytes()}])
+    assert "wound.jpg" in post.locator("#messages li.pending").inner_text()
+    post.reload()  # no line: the page from the phone, the photo from its outbox
+    assert "wound.jpg" in post.locator("#messages li.pending").inner_text()
+    assert post.locator("#attachment-error").is_hidden()
+
+    post.context.set_offline(False)
+    post.wait_for_selector("#messages li.mine a.attachment", timeout=30000)
+    post.wait_for_selector("#messages li.pending", state="detached")
+    chat = live_server.session("doctor_g").get(f"/consultations/{created['id']}/messages").json()["items"]
+    assert [m["attachment"]["filename"] for m in chat if m["attachment"]] == ["wound.jpg"]
+
+
+def test_a_request_typed_offline_survives_closing_the_browser(playwright, live_server, district, tmp_path):
+    profile = tmp_path / "phone-profile"  # the phone's own browser profile, kept across restarts
+    phone = playwright.chromium.launch_persistent_context(profile, **CHROMIUM_OPTIONS, **PHONE)
+    post = phone.pages[0]
+    log_in(post, live_server.url, "feldsher_a")
+    phone.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]")
+    send_request(post, age_years="2", sex="male", complaint="Infant with fever and a rash that does not fade")
+    post.locator("#pending-list li[data-status=pending]").wait_for()
+    phone.close()  # the battery runs out, or the feldsher closes the browser
+    assert live_server.session("feldsher_a").get("/consultations").json()["total"] == 0
+
+    phone = playwright.chromium.launch_persistent_context(profile, **CHROMIUM_OPTIONS, **PHONE)
+    try:
+        post = phone.pages[0]
+        log_in(post, live_server.url, "feldsher_a")  # the browser's session ended with it
+        post.wait_for_selector("#open-list li.consultation[data-status=waiting]", timeout=30000)
+        post.wait_for_selector("#pending-list li", state="detached")
+    finally:
+        phone.close()
+    stored = live_server.session("feldsher_a").get("/consultations").json()["items"]
+    assert [c["complaint"] for c in stored] == ["Infant with fever and a rash that does not fade"]
+
+
 def test_the_doctor_must_choose_an_outcome_nothing_is_chosen_for_them(open_as, live_server):
     created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
     live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
@@ -503,14 +527,6 @@ def test_the_doctor_must_choose_an_outcome_nothing_is_chosen_for_them(open_as, l
     assert live_server.session("doctor_g").get(f"/consultations/{created['id']}").json()["status"] == "active"
 
 
-def small_tap_targets(page) -> list[str]:
-    """The controls on the page a finger can hardly hit: shorter than 44 CSS px (WCAG 2.5.5)."""
-    return page.evaluate("""[...document.querySelectorAll(
-            'button, select, textarea, input:not([type=hidden]):not([type=checkbox]), label.check, main a')]
-        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
-        .map(e => e.outerHTML.slice(0, 80))""")
-
-
 def test_every_control_of_the_post_is_a_full_tap_target_on_a_phone(open_as, live_server):
     created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
     post = open_as("feldsher_a", phone=True)
@@ -525,12 +541,13 @@ def test_a_request_typed_offline_and_refused_later_comes_back_into_the_form(open
     post = open_as("feldsher_a", phone=True)
     post.context.set_offline(True)
     post.wait_for_selector("#connection[data-state=offline]")
-    # Systolic and diastolic swapped: each within its range (the page's own checks pass), but
-    # only the server checks one against the other.
-    send_request(post, age_years="44", sex="male", complaint="Short of breath at rest",
-                 sbp="80", dbp="130", temp_c="37,9")
+    # Systolic and diastolic swapped. Today's page refuses that before queueing it, so the item is
+    # put in the outbox as a page with fewer checks (an older version, cached on the phone) would.
+    body = consultation_body(patient={"age_years": 44, "sex": "male"}, complaint="Short of breath at rest",
+                             vitals={"sbp": 80, "dbp": 130, "temp_c": 37.9})
+    post.evaluate("""(body) => telemed.outbox.add({ method: "POST", path: "/consultations", body,
+                                                    label: body.complaint })""", body)
     post.locator("#pending-list li[data-status=pending]").wait_for()
-    assert post.input_value("textarea[name=complaint]") == ""  # queued, the form emptied
 
     post.context.set_offline(False)
     error = post.locator("#form-error")
