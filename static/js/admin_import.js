@@ -4,13 +4,12 @@
   const t = window.telemed;
   const form = document.getElementById("import-form");
   const importButton = document.getElementById("do-import");
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
   async function send(dryRun) {
     const data = new FormData();
     data.append("file", form.elements.file.files[0]);
     const response = await fetch(`/api/v1/certifications/import${dryRun ? "?dry_run=1" : ""}`,
-      { method: "POST", body: data, credentials: "same-origin", headers: { "X-CSRFToken": csrf } });
+      { method: "POST", body: data, credentials: "same-origin", headers: { "X-CSRFToken": t.csrfToken } });
     return { status: response.status, body: await response.json() };
   }
 
@@ -22,7 +21,8 @@
     document.getElementById("import-rows").replaceChildren(...rows.map((r) => t.el("tr", { class: r.bad ? "escalated-row" : null, dataset: { row: r.row } },
       t.el("td", {}, String(r.row)), ...r.cells.map((c) => t.el("td", {}, c || "")), t.el("td", { class: r.bad ? "gap" : null }, r.note))));
     const summary = body.error ? body.error.message
-      : `${body.rows} · ${t.msg("to_create")} ${body.created} · ${t.msg("unchanged")} ${body.unchanged}${body.imported ? ` · ${t.msg("imported")}` : ""}`;
+      : [`${body.rows}`, `${t.msg("to_create")} ${body.created}`, `${t.msg("unchanged")} ${body.unchanged}`,
+         body.imported ? t.msg("imported") : null].filter(Boolean).join(" · ");
     document.getElementById("import-summary").textContent = summary;
     importButton.disabled = !(status === 200 && body.dry_run && body.created > 0);
   }

@@ -23,7 +23,7 @@
     $("c-triage").textContent = [t.triageNote(c), t.waitNote(c)].filter(Boolean).join(" · ");
     const certs = c.requester_certifications || [];
     $("c-requester-certs").textContent = certs.length
-      ? `${t.msg("requester_certs")}: ${certs.map((h) => `${h.code} (${t.label("cert_status", h.status)}, ${h.expires_on})`).join(", ")}`
+      ? `${t.msg("requester_certs")}: ` + certs.map((h) => `${h.code} (${t.label("cert_status", h.status)}, ${h.expires_on})`).join(", ")
       : t.msg("requester_no_certs");
     $("c-flag-bls").hidden = !(c.flags || []).includes("requester_without_valid_bls");
     $("c-vitals").replaceChildren(...Object.entries(c.vitals || {}).flatMap(([k, v]) =>
@@ -47,7 +47,8 @@
     $("attachment-form").hidden = !chatOpen;
     if (c.events) {
       $("c-events").replaceChildren(...c.events.map((e) => t.el("li", {},
-        `${t.time(e.created_at)} — ${t.label("event", e.kind)}${e.actor ? ` (${e.actor.full_name})` : ""}${e.payload && e.payload.reason ? `: ${e.payload.reason}` : ""}`)));
+        `${t.time(e.created_at)} — ${t.label("event", e.kind)}` + (e.actor ? ` (${e.actor.full_name})` : "")
+          + (e.payload && e.payload.reason ? `: ${e.payload.reason}` : ""))));
     }
   }
 

@@ -141,13 +141,13 @@ class ConsultationCreateSchema(StrictSchema):
 def form_rules() -> dict[str, dict]:
     """The request form's limits, read from the schemas the server validates with, so the page can
     check an entry before sending or queueing it (one source of truth; the server still decides):
-    per input, its field's path (`vitals.spo2`), whether it is required, its range, its length."""
+    per input, its field's path (`vitals.spo2`), `required` when it is, its range, its length."""
     sources = {"complaint": ("complaint", ConsultationCreateSchema().fields["complaint"])}
     sources.update({name: (f"patient.{name}", field) for name, field in PatientSchema().fields.items()})
     sources.update({name: (f"vitals.{name}", field) for name, field in VitalsSchema().fields.items()})
     rules = {}
     for name, (path, field) in sources.items():
-        rule = {"path": path, "required": bool(field.required)}
+        rule = {"path": path, "required": True} if field.required else {"path": path}
         for validator in field.validators:
             if isinstance(validator, validate.Range):
                 rule.update(min=validator.min, max=validator.max)

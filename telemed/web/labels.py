@@ -63,7 +63,6 @@ MESSAGES = {
     "claim": _l("Take"),
     "open": _l("Open"),
     "taken": _l("Taken by another doctor."),
-    "sent": _l("Request sent."),
     "years": _l("y"),
     "months": _l("mo"),
     "position": _l("Place in queue"),
@@ -73,7 +72,6 @@ MESSAGES = {
     "outcome": _l("Outcome"),
     "recommendation": _l("Recommendation"),
     "follow_up_on": _l("Follow-up on"),
-    "chat_closed": _l("The chat is closed."),
     "no_matches": _l("No matching ICD-10 code."),
     "error": _l("Something went wrong."),
     "confirm_cancel": _l("Cancel this request?"),
@@ -89,21 +87,26 @@ MESSAGES = {
     "too_long": _l("Must be at most {max} characters long."),
     "unread_messages": _l("New messages from the doctor"),
     "yes": _l("yes"),
-    "to_create": _l("to create"),
-    "unchanged": _l("unchanged"),
     "pending": _l("Not sent yet — it will be sent when the line is back."),
-    "queued": _l("The line is down: kept on this device, it will be sent when the line is back."),
     "refused": _l("Refused by the server"),
-    "new_requests": _l("new requests"),
     "release_reason": _l("Why do you release it?"),
     "transfer_reason": _l("Why do you transfer it?"),
     "overdue": _l("past its escalation time"),
+    "overdue_follow_up": _l("overdue"),
+    "follow_up_done": _l("Mark done"),
+    "requester_certs": _l("Requester's valid certifications"),
+    "requester_no_certs": _l("The requester holds no valid certification."),
+}
+
+
+# Words only the administrator's pages use: only their labels file carries them (a post's phone
+# does not download them).
+ADMIN_MESSAGES = {
+    "to_create": _l("to create"),
+    "unchanged": _l("unchanged"),
     "on_duty": _l("On duty"),
     "staff": _l("staff"),
     "requests": _l("Requests"),
-    "overdue_follow_up": _l("overdue"),
-    "follow_up_done": _l("Mark done"),
-    "print": _l("Print summary"),
     "days": _l("days"),
     "months_short": _l("mo"),
     "facility": _l("Facility"),
@@ -112,15 +115,14 @@ MESSAGES = {
     "new_password": _l("New password (at least 10 characters):"),
     "imported": _l("Imported."),
     "no_user": _l("No staff member with this username."),
-    "requester_certs": _l("Requester's valid certifications"),
-    "requester_no_certs": _l("The requester holds no valid certification."),
 }
 
 
-def labels_for_js() -> dict:
+def labels_for_js(for_admin: bool = False) -> dict:
     """LABELS and MESSAGES in the request's language, every lazy string resolved; with them the
-    words of the request's rules between fields, which the post page checks as the server does."""
-    messages = {**MESSAGES, **REQUEST_RULES, **IIN_PROBLEMS}
+    words of the request's rules between fields, which the post page checks as the server does,
+    and for an administrator's pages ADMIN_MESSAGES."""
+    messages = {**MESSAGES, **REQUEST_RULES, **IIN_PROBLEMS, **(ADMIN_MESSAGES if for_admin else {})}
     return {
         "labels": {group: {k: str(v) for k, v in values.items()} for group, values in LABELS.items()},
         "messages": {k: str(v) for k, v in messages.items()},
@@ -129,19 +131,23 @@ def labels_for_js() -> dict:
 
 def labels_script_url() -> str:
     """The URL of the scripts' labels in the page's language: a file of its own, the same for
-    every page and user of that language, so a phone fetches it once and keeps it (web/assets.py)."""
+    every page and user of that language (administrators have theirs), so a phone fetches it once
+    and keeps it (web/assets.py)."""
     from flask_babel import force_locale, get_locale
+    from flask_login import current_user
 
     from telemed.web.assets import generated_asset_url
 
     locale = str(get_locale())
+    for_admin = current_user.is_authenticated and current_user.role == "admin"
 
     def build() -> bytes:
         with force_locale(locale):
-            labels = json.dumps(labels_for_js(), ensure_ascii=False, separators=(",", ":"))
+            labels = json.dumps(labels_for_js(for_admin), ensure_ascii=False, separators=(",", ":"))
         return f"window.telemedLabels={labels};".encode()
 
-    return generated_asset_url(f"i18n/{locale}.js", build, "application/javascript; charset=utf-8")
+    name = f"i18n/{locale}-admin.js" if for_admin else f"i18n/{locale}.js"
+    return generated_asset_url(name, build, "application/javascript; charset=utf-8")
 
 
 def page_settings() -> dict:

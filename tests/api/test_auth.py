@@ -99,6 +99,14 @@ def test_pages_require_login_and_the_right_role(app, district):
     assert client.get("/").headers["Location"].endswith("/post")
 
 
+def test_a_login_goes_straight_to_the_roles_own_screen(app, district):
+    for username, home in (("feldsher_a", "/post"), ("doctor_g", "/doctor"), ("admin_z", "/admin")):
+        client = app.test_client()
+        answer = client.post("/login", data={"username": username, "password": PASSWORD,
+                                             "csrf_token": page_csrf_token(client)})
+        assert (answer.status_code, answer.headers["Location"]) == (302, home)
+
+
 def test_login_page_form_logs_in_and_never_redirects_off_site(app, district):
 
     client = app.test_client()
@@ -106,7 +114,7 @@ def test_login_page_form_logs_in_and_never_redirects_off_site(app, district):
     response = client.post("/login?next=https://evil.example/", data={
         "username": "doctor_g", "password": PASSWORD, "csrf_token": token})
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/doctor"  # the doctor's own screen, not another site
     assert client.get("/doctor").status_code == 200
     failed = app.test_client().post("/login", data={"username": "doctor_g", "password": "bad",
                                                     "csrf_token": token})

@@ -2,6 +2,9 @@
 compressed; dynamic answers compressed unless they carry the CSRF token (web/assets.py)."""
 import gzip
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import brotli
 import pytest
@@ -93,3 +96,72 @@ def test_answers_are_compressed_unless_they_carry_the_csrf_token(app, district):
         answer = doctor.http.get(path, headers=gzip_only)
         assert answer.status_code == 200, path
         assert "Content-Encoding" not in answer.headers, path
+
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+
+
+def nested_template_literals(source: str) -> list[int]:
+    """Lines where a template literal opens inside another's `${...}`, which rJSmin would minify
+    as code (a JavaScript scanner good enough for our scripts: strings, comments, templates)."""
+    found, stack, i, line = [], [], 0, 1  # stack: "`" inside a template's text, "{" in code braces
+    quote = None
+    while i < len(source):
+        ch, pair = source[i], source[i:i + 2]
+        line += ch == "\n"
+        if quote:  # inside a '...' or "..." string
+            i += 2 if ch == "\\" else 1
+            quote = None if ch == quote else quote
+            continue
+        if stack and stack[-1] == "`":  # inside a template's text
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == "`":
+                stack.pop()
+            elif pair == "${":
+                stack.append("${")
+                i += 1
+            i += 1
+            continue
+        if pair == "//":
+            i = source.find("\n", i)
+            i = len(source) if i < 0 else i
+        elif pair == "/*":
+            end = source.index("*/", i + 2)
+            line += source.count("\n", i, end)
+            i = end + 2
+        elif ch in "'\"":
+            quote, i = ch, i + 1
+        elif ch == "`":
+            if "${" in stack:
+                found.append(line)
+            stack.append("`")
+            i += 1
+        elif ch == "{":
+            stack.append("{")
+            i += 1
+        elif ch == "}":
+            if stack:
+                stack.pop()
+            i += 1
+        else:
+            i += 1
+    return found
+
+
+def test_the_scanner_finds_a_nested_template_literal():
+    assert nested_template_literals("const a = `x ${b ? `y` : ''}`;\n") == [1]
+    assert nested_template_literals("const a = `x ${f('`')}` + `z`; // `\n/* ` */") == []
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (STATIC / "js").glob("*.js")))
+def test_our_scripts_are_served_minified_and_still_parse(app, script):
+    source = (STATIC / "js" / script).read_text()
+    assert nested_template_literals(source) == [], "rJSmin would change the text of these templates"
+    served = app.extensions["telemed_assets"].content(f"js/{script}")
+    assert len(served) < len(source.encode())
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed (make test needs npm, which brings it)")
+    checked = subprocess.run(["node", "--check", "--input-type=commonjs"], input=served, capture_output=True)
+    assert checked.returncode == 0, checked.stderr.decode()

@@ -510,6 +510,27 @@ def test_a_request_typed_offline_survives_closing_the_browser(playwright, live_s
     assert [c["complaint"] for c in stored] == ["Infant with fever and a rash that does not fade"]
 
 
+def test_behind_a_proxy_that_lets_no_websocket_through_the_page_works_over_long_polling(
+        playwright, live_server, district):
+    from tests.web.websocket_blocking_proxy import WebsocketBlockingProxy
+
+    proxy = WebsocketBlockingProxy().start()
+    # <-loopback>: send even 127.0.0.1 through the proxy (Chromium bypasses it by default).
+    browser = playwright.chromium.launch(**{**CHROMIUM_OPTIONS, "args": CHROMIUM_OPTIONS["args"] + [
+        f"--proxy-server={proxy.url}", "--proxy-bypass-list=<-loopback>"]})
+    try:
+        post = browser.new_page(**PHONE)
+        log_in(post, live_server.url, "feldsher_a")  # waits for the page to be live
+        assert proxy.refused  # the websocket was tried first, and turned away
+        send_request(post, age_years="5", sex="female", complaint="Wheezing, cannot finish a sentence")
+        post.wait_for_selector("#open-list li.consultation[data-status=waiting]")
+        assert post.locator("#connection").get_attribute("data-state") == "online"
+        assert any(path.startswith("/socket.io/") for path in proxy.server.forwarded)
+    finally:
+        browser.close()
+        proxy.stop()
+
+
 def test_the_doctor_must_choose_an_outcome_nothing_is_chosen_for_them(open_as, live_server):
     created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
     live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")

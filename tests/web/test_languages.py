@@ -73,3 +73,24 @@ def test_server_errors_come_in_the_users_language(app, district, locale):
     assert error["message"] != english["message"]
     for field in error["fields"]:  # telemed's own messages and marshmallow's alike
         assert error["fields"][field] != english["fields"][field], field
+
+
+def test_every_message_a_script_asks_for_is_in_its_pages_labels(app):
+    """A key a script asks for (`msg("key")`) that its pages' labels file lacks is shown raw; the
+    administrator's own words reach only the administrator's pages."""
+    import re
+    from pathlib import Path
+
+    from telemed.web.labels import labels_for_js
+
+    with app.test_request_context():
+        staff_words, admin_words = labels_for_js(False)["messages"], labels_for_js(True)["messages"]
+    scripts = Path(__file__).resolve().parents[2] / "static" / "js"
+    missing = []
+    for script in scripts.glob("*.js"):
+        offered = admin_words if script.name.startswith("admin") else staff_words
+        for key in re.findall(r'\bmsg\("(\w+)"\)', script.read_text()):
+            if key not in offered:
+                missing.append(f"{script.name}: {key}")
+    assert missing == []
+    assert set(staff_words) < set(admin_words)
