@@ -43,6 +43,9 @@ class Traffic:
         cdp.on("Network.responseReceived", self._received)
         cdp.on("Network.requestServedFromCache", self._from_memory)
         cdp.on("Network.loadingFinished", self._finished)
+        # A websocket's bytes are no HTTP response's: its handshake and each frame it receives.
+        cdp.on("Network.webSocketHandshakeResponseReceived", self._socket_opened)
+        cdp.on("Network.webSocketFrameReceived", self._socket_frame)
 
     def _sent(self, event):
         self.requests.setdefault(event["requestId"], {"url": event["request"]["url"]})
@@ -58,6 +61,18 @@ class Traffic:
 
     def _finished(self, event):
         self.requests.setdefault(event["requestId"], {})["bytes"] = event["encodedDataLength"]
+
+    def _socket_opened(self, event):
+        response = event["response"]
+        size = len(response.get("headersText") or "") or sum(
+            len(k) + len(v) + 4 for k, v in response["headers"].items()) + 40  # + the status line
+        self.requests[f"ws-open-{event['requestId']}"] = {"url": "websocket handshake", "bytes": size}
+
+    def _socket_frame(self, event):
+        payload = len(event["response"]["payloadData"].encode())
+        header = 2 if payload < 126 else 4 if payload < 65536 else 10  # a server's frames are unmasked
+        key = f"ws-frame-{len(self.requests)}"
+        self.requests[key] = {"url": "websocket frame", "bytes": payload + header}
 
     def reset(self):
         self.requests.clear()
