@@ -667,10 +667,9 @@ def _worker_main(port: int, index: int) -> None:
     eventlet.monkey_patch()
     import logging
 
+    import engineio.client
     import eventlet.greenpool
     import socketio
-
-    import engineio.client
 
     logging.basicConfig(level=logging.WARNING)
     # Two client-side costs that would otherwise make the clients the bottleneck at a few

@@ -7,11 +7,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
 from telemed.errorhandlers import guard_request_bodies, register_error_handlers
-from telemed.extensions import (
-    babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman,
-)
+from telemed.extensions import babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman
 from telemed.web.assets import (
-    ASSETS_KEY, AssetStore, asset_data_uri, asset_url, compress_answer, document_headers_only,
+    ASSETS_KEY,
+    AssetStore,
+    asset_data_uri,
+    asset_url,
+    compress_answer,
+    document_headers_only,
 )
 
 # No inline script or style, nothing from elsewhere, and no page may frame ours (the claim and close

@@ -13,20 +13,21 @@
     for (const f of facilities.items) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   }
 
-  async function load() {
-    const params = new URLSearchParams();
+  async function show(offset, limit) {
+    const params = new URLSearchParams({ limit, offset });
     for (const [key, value] of new FormData(filter)) if (value) params.set(key, value);
-    params.set("limit", "200");
     const page = await t.api("GET", `/certifications?${params}`);
-    document.getElementById("total").textContent = `${page.total}`;
     document.getElementById("rows").replaceChildren(...page.items.map((c) => t.el("tr", { dataset: { id: c.id, status: c.status } },
-      t.el("td", {}, c.user.full_name), t.el("td", {}, c.user.profession),
+      t.el("td", {}, c.user.full_name), t.el("td", {}, t.label("profession", c.user.profession)),
       t.el("td", {}, c.user.facility ? c.user.facility.name : ""), t.el("td", {}, c.type),
       t.el("td", {}, c.issued_on), t.el("td", {}, c.expires_on), t.el("td", {}, t.label("cert_status", c.status)),
-      t.el("td", {},
-        t.el("button", { type: "button", class: "link", onclick: () => correct(c) }, "✎"), " ",
-        c.revoked_at ? "" : t.el("button", { type: "button", class: "link revoke", onclick: () => revoke(c) }, "⊘")))));
+      t.el("td", { class: "row-actions" },
+        t.el("button", { type: "button", class: "link", onclick: () => correct(c) }, t.msg("correct_expiry")),
+        c.revoked_at ? null : t.el("button", { type: "button", class: "link danger revoke", onclick: () => revoke(c) }, t.msg("revoke"))))));
+    return page.total;
   }
+  const pages = t.pager(document.getElementById("pager"), show);
+  const load = () => pages.again();
 
   async function revoke(c) {
     const reason = prompt(t.msg("confirm_revoke"));
@@ -48,7 +49,7 @@
     await t.api("POST", "/certifications", { user_id: user.id, type: f.type.value, issued_on: f.issued_on.value,
       expires_on: f.expires_on.value || null, issuer: f.issuer.value || null, number: f.number.value || null });
   }, load);
-  filter.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  filter.addEventListener("submit", (event) => { event.preventDefault(); pages.first(); });
   t.connect({});
-  options().then(load).catch((err) => alert(t.describeError(err)));
+  options().then(() => pages.first()).catch((err) => alert(t.describeError(err)));
 })();

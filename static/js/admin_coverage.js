@@ -4,13 +4,7 @@
   const t = window.telemed;
   const form = document.getElementById("coverage-form");
   const charts = {};
-  const PALETTE = ["#1f5fa8", "#b86e00", "#2f6f3e", "#7b3fa0", "#b3261e", "#4b5563"];
-
-  function heatColour(share) {
-    // red (0) → amber (0.5) → green (1)
-    const hue = Math.round(120 * Math.max(0, Math.min(1, share)));
-    return `hsl(${hue}, 55%, 40%)`;
-  }
+  const PALETTE = ["#1f5fa8", "#9a5b00", "#2f6f3e", "#7b3fa0", "#b3261e", "#4b5563"];
 
   function chart(id, config) {
     if (charts[id]) charts[id].destroy();
@@ -24,12 +18,13 @@
     const gaps = report.facilities.filter((f) => f.gaps.length);
     document.getElementById("gaps").replaceChildren(...(gaps.length ? gaps.map((f) =>
       t.el("li", { class: "consultation", dataset: { facilityId: f.id } },
-        t.el("strong", {}, f.name), ` (${f.staff}) `, t.el("span", { class: "gap" }, f.gaps.join(", "))))
+        t.el("strong", {}, f.name), ` (${t.msg("staff_count").replace("{n}", f.staff)}) `, t.el("span", { class: "gap" }, f.gaps.join(", "))))
       : [t.el("li", { class: "empty" }, "—")]));
     const counts = report.lapsing;
     document.getElementById("lapse-counts").textContent = ["30", "60", "90"].map((d) =>
       `${d} ${t.msg("days")}: ${Object.values(counts[d] || {}).reduce((a, b) => a + b, 0)}`).join(" · ");
-    document.getElementById("lapsing").replaceChildren(...lapsing.items.slice(0, 50).map((item) =>
+    // Everyone counted above is listed (the counts and the list are the same people).
+    document.getElementById("lapsing").replaceChildren(...lapsing.items.map((item) =>
       t.el("tr", {}, t.el("td", {}, item.full_name), t.el("td", {}, item.facility.name || ""),
         t.el("td", {}, item.type), t.el("td", {}, `${item.expires_on} (${item.days_left})`))));
 
@@ -57,11 +52,11 @@
     document.getElementById("heat-body").replaceChildren(...report.facilities.map((f) =>
       t.el("tr", { dataset: { facilityId: f.id } }, t.el("td", {}, f.name), t.el("td", {}, String(f.staff)),
         ...required.map((ty) => {
+          // How many of the facility's staff hold it, written out; coloured only where it is required.
           const cell = f.types[ty.code];
-          const td = t.el("td", { class: "cell", title: `${cell.valid}/${f.staff}` },
-            `${Math.round(100 * cell.coverage)}%`);
-          td.style.background = heatColour(cell.coverage);  // through the CSSOM: the CSP forbids style attributes
-          return td;
+          const level = !cell.required ? "optional" : cell.valid === 0 ? "none" : cell.valid < f.staff ? "some" : "all";
+          return t.el("td", { class: `cell ${level}`, dataset: { level } },
+            `${cell.valid}/${f.staff}`, cell.required ? "" : ` (${t.msg("optional")})`);
         }))));
   }
 

@@ -7,12 +7,19 @@
   async function load() {
     const page = await t.api("GET", "/facilities");
     document.getElementById("rows").replaceChildren(...page.items.map((f) => t.el("tr", { dataset: { id: f.id } },
-      t.el("td", {}, f.name), t.el("td", {}, f.kind), t.el("td", {}, f.village), t.el("td", {}, f.active ? "✓" : "—"),
-      t.el("td", {},
-        t.el("button", { type: "button", class: "link", onclick: () => rename(f) }, "✎"), " ",
-        t.el("button", { type: "button", class: "link", onclick: () => change(f.id, { active: !f.active }) }, f.active ? "⊘" : "↺")))));
+      t.el("td", {}, f.name), t.el("td", {}, f.kind), t.el("td", {}, f.village), t.el("td", {}, f.active ? t.msg("yes") : t.msg("no")),
+      t.el("td", { class: "row-actions" },
+        t.el("button", { type: "button", class: "link", onclick: () => rename(f) }, t.msg("rename")),
+        f.active
+          ? t.el("button", { type: "button", class: "link danger", onclick: () => deactivate(f) }, t.msg("deactivate"))
+          : t.el("button", { type: "button", class: "link", onclick: () => change(f.id, { active: true }) }, t.msg("reactivate"))))));
   }
   const change = (id, changes) => t.changeAndReload("PATCH", `/facilities/${id}`, changes, load);
+
+  /* Destructive, so asked first: its staff and requests stay, it takes no new ones. */
+  function deactivate(f) {
+    if (confirm(t.msg("confirm_deactivate_facility").replace("{name}", f.name))) change(f.id, { active: false });
+  }
 
   function rename(f) {
     const name = prompt(t.msg("facility"), f.name);

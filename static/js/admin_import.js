@@ -13,13 +13,21 @@
     return { status: response.status, body: await response.json() };
   }
 
+  /* Every row of the file: a good one with what it will do, a bad one as it was typed, each
+     error under the cell it is about (the row's own errors, all of them, in the last column). */
+  const COLUMNS = ["username", "type", "issued_on", "expires_on"];
   function show({ status, body }) {
-    const rows = (body.preview || []).map((r) => ({ row: r.row, cells: [r.username, r.type, r.issued_on, r.expires_on], note: r.action, bad: false }))
-      .concat((body.errors || []).map((e) => ({ row: e.row, cells: ["", "", "", ""],
-        note: Object.entries(e.fields).map(([f, m]) => `${f}: ${m.join(" ")}`).join("; "), bad: true })))
+    const rows = (body.preview || []).map((r) => ({ row: r.row, cells: r, fields: {}, note: r.action, bad: false }))
+      .concat((body.errors || []).map((e) => ({ row: e.row, cells: e.cells || {}, fields: e.fields, note: "", bad: true })))
       .sort((a, b) => a.row - b.row);
-    document.getElementById("import-rows").replaceChildren(...rows.map((r) => t.el("tr", { class: r.bad ? "escalated-row" : null, dataset: { row: r.row } },
-      t.el("td", {}, String(r.row)), ...r.cells.map((c) => t.el("td", {}, c || "")), t.el("td", { class: r.bad ? "gap" : null }, r.note))));
+    const cell = (r, column) => t.el("td", { class: r.fields[column] ? "gap" : null, "aria-invalid": r.fields[column] ? "true" : null },
+      r.cells[column] || "", r.fields[column] ? t.el("div", { class: "cell-error" }, r.fields[column].join(" ")) : null);
+    document.getElementById("import-rows").replaceChildren(...rows.map((r) => {
+      const elsewhere = Object.entries(r.fields).filter(([f]) => !COLUMNS.includes(f)).map(([f, m]) => `${f}: ${m.join(" ")}`);
+      return t.el("tr", { class: r.bad ? "escalated-row" : null, dataset: { row: r.row } },
+        t.el("td", {}, String(r.row)), ...COLUMNS.map((column) => cell(r, column)),
+        t.el("td", { class: r.bad ? "gap" : null }, r.bad ? elsewhere.join("; ") : r.note));
+    }));
     const summary = body.error ? body.error.message
       : [`${body.rows}`, `${t.msg("to_create")} ${body.created}`, `${t.msg("unchanged")} ${body.unchanged}`,
          body.imported ? t.msg("imported") : null].filter(Boolean).join(" · ");

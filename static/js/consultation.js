@@ -210,25 +210,76 @@
     catch (err) { alert(t.describeError(err)); }
   });
 
-  /* ICD-10: search by code or words, pick one or more. */
+  /* ICD-10: search by code or words, pick one or more. The box is an ARIA combobox: the arrow keys
+     move through the codes found, Enter chooses, Escape closes; "Searching…" while a search runs,
+     and an answer to an older search than the latest is dropped, never shown. */
   const search = $("icd-search");
+  const results = $("icd-results");
+  const status = $("icd-status");
   let searchTimer = null;
+  let latestSearch = 0;
+  let activeOption = -1;
   function renderChosen() {
     $("icd-chosen").replaceChildren(...[...chosenCodes].map(([code, title]) => t.el("li", { dataset: { code } },
-      `${code} ${title} `, t.el("button", { type: "button", class: "link", "aria-label": "remove",
+      `${code} ${title} `, t.el("button", { type: "button", class: "link", "aria-label": `${t.msg("remove")} ${code}`,
         onclick: () => { chosenCodes.delete(code); renderChosen(); } }, "×"))));
+  }
+  function options() { return [...results.querySelectorAll("[role=option]")]; }
+  function closeResults() {
+    results.replaceChildren();
+    search.setAttribute("aria-expanded", "false");
+    search.removeAttribute("aria-activedescendant");
+    activeOption = -1;
+  }
+  function choose(code, title) {
+    chosenCodes.set(code, title);
+    search.value = "";
+    status.textContent = "";
+    closeResults();
+    renderChosen();
+    search.focus();
+  }
+  function activate(index) {
+    const all = options();
+    if (!all.length) return;
+    activeOption = (index + all.length) % all.length;
+    all.forEach((option, i) => option.setAttribute("aria-selected", String(i === activeOption)));
+    search.setAttribute("aria-activedescendant", all[activeOption].id);
+    all[activeOption].scrollIntoView({ block: "nearest" });
+  }
+  async function runSearch(q) {
+    const mine = ++latestSearch;
+    status.textContent = t.msg("searching");
+    let page;
+    try { page = await t.api("GET", `/icd10?q=${encodeURIComponent(q)}`); } catch (err) {
+      if (mine === latestSearch) status.textContent = t.describeError(err);
+      return;
+    }
+    if (mine !== latestSearch) return;  // the doctor typed on: an older answer is not shown
+    closeResults();
+    results.replaceChildren(...page.items.map((item) => t.el("li", {
+      role: "option", id: `icd-option-${item.code}`, class: "suggestion", "aria-selected": "false",
+      dataset: { code: item.code, title: item.title }, onclick: () => choose(item.code, item.title) }, `${item.code} — ${item.title}`)));
+    search.setAttribute("aria-expanded", String(page.items.length > 0));
+    status.textContent = page.items.length ? t.msg("codes_found").replace("{n}", page.items.length) : t.msg("no_matches");
   }
   search.addEventListener("input", () => {
     clearTimeout(searchTimer);
-    searchTimer = setTimeout(async () => {
-      const q = search.value.trim();
-      if (!q) { $("icd-results").replaceChildren(); return; }
-      const page = await t.api("GET", `/icd10?q=${encodeURIComponent(q)}`);
-      $("icd-results").replaceChildren(...(page.items.length ? page.items.map((item) => t.el("li", {},
-        t.el("button", { type: "button", class: "suggestion", dataset: { code: item.code },
-          onclick: () => { chosenCodes.set(item.code, item.title); search.value = ""; $("icd-results").replaceChildren(); renderChosen(); } },
-          `${item.code} — ${item.title}`))) : [t.el("li", { class: "empty" }, t.msg("no_matches"))]));
-    }, 200);
+    const q = search.value.trim();
+    if (!q) { latestSearch += 1; closeResults(); status.textContent = ""; return; }
+    searchTimer = setTimeout(() => runSearch(q), 200);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      activate(activeOption + (event.key === "ArrowDown" ? 1 : -1));
+    } else if (event.key === "Enter") {
+      event.preventDefault();  // never sends the closing form from the search box
+      const option = options()[activeOption];
+      if (option) choose(option.dataset.code, option.dataset.title);
+    } else if (event.key === "Escape") {
+      closeResults();
+    }
   });
 
   $("close-form").addEventListener("submit", async (event) => {
@@ -242,6 +293,6 @@
         recommendation: f.recommendation.value, follow_up_on: f.follow_up_on.value || null,
       });
       await reload();
-    } catch (err) { error.textContent = t.describeError(err); error.hidden = false; }
+    } catch (err) { t.showErrors(event.target, error, err); }
   });
 })();

@@ -27,7 +27,7 @@
       t.priorityBadge(c), " ", t.el("strong", {}, c.facility.name), " ",
       t.el("span", { class: "meta" }, `${t.label("specialty", c.specialty)} · ${t.time(c.created_at)} · `,
         t.el("span", { class: "waited" }, `${Math.floor(waited / 60)} ${t.msg("minutes_waiting")}`),
-        overdue ? ` · ${t.msg("overdue")}` : ""),
+        t.el("span", { class: "overdue-note", hidden: !overdue }, ` · ${t.msg("overdue")}`)),
       t.el("div", {}, t.summary(c)),
       triage ? t.el("div", { class: "triage" }, triage) : null,
       withClaim
@@ -35,13 +35,38 @@
         : t.el("a", { href: `/consultations/${c.id}`, class: "button" }, t.msg("open")));
   }
 
+  /* Redraw a list and give the keyboard focus back to the same control of the same card (a doctor
+     working the queue by keyboard must not be thrown to the top of the page by an update). */
+  function redraw(list, items) {
+    const focused = list.contains(document.activeElement) ? document.activeElement : null;
+    const card = focused && focused.closest("li[data-id]");
+    list.replaceChildren(...items);
+    if (!card) return;
+    const again = list.querySelector(`li[data-id="${card.dataset.id}"] ${focused.tagName.toLowerCase()}`);
+    (again || list).focus({ preventScroll: true });  // the card went (taken): focus stays in the list
+  }
+
   function render() {
     const queue = [...waiting.values()].sort((a, b) =>
       RANK[a.effective_priority] - RANK[b.effective_priority] || a.created_at.localeCompare(b.created_at));
-    queueList.replaceChildren(...(queue.length ? queue.map((c) => card(c, true)) : [t.el("li", { class: "empty" }, t.msg("queue_empty"))]));
+    redraw(queueList, queue.length ? queue.map((c) => card(c, true)) : [t.el("li", { class: "empty" }, t.msg("queue_empty"))]);
     const mine = [...active.values()];
-    activeList.replaceChildren(...(mine.length ? mine.map((c) => card(c, false)) : [t.el("li", { class: "empty" }, t.msg("no_active"))]));
+    redraw(activeList, mine.length ? mine.map((c) => card(c, false)) : [t.el("li", { class: "empty" }, t.msg("no_active"))]);
     document.title = unseen ? `(${unseen}) ${baseTitle}` : baseTitle;
+  }
+
+  /* The waits grow: their minutes and the overdue mark are updated in place, nothing redrawn. */
+  function tick() {
+    for (const item of queueList.querySelectorAll("li[data-id]")) {
+      const c = waiting.get(item.dataset.id);
+      if (!c) continue;
+      const waited = waitedSeconds(c);
+      item.querySelector(".waited").textContent = `${Math.floor(waited / 60)} ${t.msg("minutes_waiting")}`;
+      const overdue = waited >= thresholds[c.effective_priority];
+      item.classList.toggle("overdue", overdue);
+      item.querySelector(".overdue-note").hidden = !overdue;
+      item.dataset.overdue = overdue ? "yes" : "no";
+    }
   }
 
   /* A new offer rings only while this doctor is available: a tone, a notification, a title badge. */
@@ -98,13 +123,22 @@
   presence.addEventListener("change", () => {
     t.emit(socket, "presence:set", { status: presence.value }).catch((err) => alert(t.describeError(err)));
   });
-  document.getElementById("enable-alerts").addEventListener("click", () => {
+  /* Sound needs a first touch of the page; notifications need the browser's leave. Either way
+     the doctor is told what now works. */
+  const alertsButton = document.getElementById("enable-alerts");
+  const alertsState = document.getElementById("alerts-state");
+  alertsButton.addEventListener("click", async () => {
     audio = audio || new AudioContext();
-    if (window.Notification && Notification.permission === "default") Notification.requestPermission();
+    if (audio.state === "suspended") await audio.resume().catch(() => {});
+    let notifications = window.Notification ? Notification.permission : "denied";
+    if (notifications === "default") notifications = await Notification.requestPermission().catch(() => "denied");
+    alertsButton.setAttribute("aria-pressed", "true");
+    alertsState.textContent = [audio.state === "running" ? t.msg("sound_on") : t.msg("sound_off"),
+      notifications === "granted" ? t.msg("notifications_on") : t.msg("notifications_off")].join(" · ");
   });
   const seen = () => { if (!document.hidden) { unseen = 0; render(); } };
   document.addEventListener("visibilitychange", seen);
   window.addEventListener("focus", seen);
-  setInterval(render, 15000); // keep the waiting minutes and colours current
+  setInterval(tick, 15000); // keep the waiting minutes and colours current
   render();
 })();

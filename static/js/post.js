@@ -42,12 +42,12 @@
      not when the line returns. The server still checks everything (cross-field rules included). */
   const rules = JSON.parse(document.getElementById("form-rules").textContent);
   function problems() {
-    const found = [];
+    const found = {};  // field path -> reasons, as the server's refusals name them
     for (const [name, rule] of Object.entries(rules)) {
       const input = form.elements[name];
       if (!input) continue;
       const raw = input.value.trim();
-      const say = (text) => found.push(`${t.label("field", rule.path)}: ${text}`);
+      const say = (text) => { found[rule.path] = (found[rule.path] || []).concat(text); };
       if (!raw) { if (rule.required) say(t.msg("field_required")); continue; }
       if (rule.maxlength && raw.length > rule.maxlength) say(t.msg("too_long").replace("{max}", rule.maxlength));
       if (rule.min === undefined && rule.max === undefined) continue;
@@ -103,13 +103,12 @@
     event.preventDefault();
     formError.hidden = true;
     const found = problems();
-    if (!found.length) {
+    if (!Object.keys(found).length) {
       const broken = brokenRule(readForm());
-      if (broken) found.push(`${t.label("field", broken[0])}: ${broken[1]}`);
+      if (broken) found[broken[0]] = [broken[1]];
     }
-    if (found.length) {
-      formError.textContent = found.join(" ");
-      formError.hidden = false;
+    if (Object.keys(found).length) {
+      t.showErrors(form, formError, new t.ApiError(422, { code: "validation_error", message: "", fields: found }));
       return;
     }
     const button = form.querySelector("button[type=submit]");
@@ -120,8 +119,7 @@
       form.reset();
       if (answer.queued) renderPending(); else upsert(answer);
     } catch (err) {
-      formError.textContent = t.describeError(err);
-      formError.hidden = false;
+      t.showErrors(form, formError, err);
     } finally {
       button.disabled = false;
     }
@@ -177,9 +175,8 @@
   document.addEventListener("telemed:failed", (e) => {
     if (e.detail.item.path !== "/consultations") return;
     fillForm(e.detail.item.body);
-    formError.textContent = `${t.msg("refused")}: ${e.detail.item.label} — ${t.describeError(e.detail.error)}`;
-    formError.hidden = false;
-    formError.scrollIntoView({ block: "center" });
+    t.showErrors(form, formError, e.detail.error);
+    formError.textContent = `${t.msg("refused")}: ${e.detail.item.label} — ${formError.textContent}`;
   });
 
   function render() {

@@ -47,6 +47,26 @@
     return data;
   }
 
+  /* A refusal shown on its form, the same way on every page: each field named by its own label
+     (the request form's by their names), with the reason in words; each field marked
+     aria-invalid, and the first one focused. A refusal naming no field shows its message. */
+  function showErrors(form, box, err) {
+    for (const marked of form.querySelectorAll("[aria-invalid]")) marked.removeAttribute("aria-invalid");
+    const fields = err instanceof ApiError ? Object.entries(err.fields) : [];
+    const lines = [];
+    for (const [path, reasons] of fields) {
+      const input = form.querySelector(`[name="${path.split(".").pop()}"]`);
+      const own = input && input.closest("label") ? input.closest("label").firstChild.textContent.trim() : "";
+      const name = label("field", path) !== path ? label("field", path) : own || path;
+      lines.push(`${name}: ${[].concat(reasons).join(" ")}`);
+      if (input) input.setAttribute("aria-invalid", "true");
+    }
+    box.textContent = lines.length ? lines.join(" ") : describeError(err);
+    box.hidden = false;
+    const first = form.querySelector("[aria-invalid=true]");  // the first in the form's order
+    if (first) first.focus(); else box.scrollIntoView({ block: "center" });
+  }
+
   function describeError(err) {
     if (!(err instanceof ApiError)) return msg("error");
     const details = Object.entries(err.fields).map(([f, m]) => `${label("field", f)}: ${[].concat(m).join(" ")}`);
@@ -295,11 +315,34 @@
         await send(form.elements);
         form.reset();
         await reload();
-      } catch (err) { error.textContent = describeError(err); error.hidden = false; }
+      } catch (err) { showErrors(form, error, err); }
     });
   }
 
-  window.telemed = { changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
+  /* Server-side paging for a list: "51–100 of 493" between Previous and Next, in `nav`.
+     `load(offset, limit)` shows one page and resolves to the list's total. */
+  const PAGE_SIZE = 50;
+  function pager(nav, load) {
+    let offset = 0;
+    const status = el("span", { class: "pager-status", role: "status" });
+    const previous = el("button", { type: "button", class: "secondary", onclick: () => show(offset - PAGE_SIZE) }, msg("previous"));
+    const next = el("button", { type: "button", class: "secondary", onclick: () => show(offset + PAGE_SIZE) }, msg("next"));
+    nav.replaceChildren(previous, status, next);
+    async function show(to) {
+      offset = Math.max(0, to);
+      const total = await load(offset, PAGE_SIZE);
+      if (offset > 0 && offset >= total) return show(Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
+      const last = Math.min(total, offset + PAGE_SIZE);
+      status.textContent = total ? msg("range_of").replace("{first}", offset + 1).replace("{last}", last).replace("{total}", total)
+        : msg("none_found");
+      previous.disabled = offset === 0;
+      next.disabled = last >= total;
+      return total;
+    }
+    return { first: () => show(0), again: () => show(offset) };
+  }
+
+  window.telemed = { pager, showErrors, changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, vitalValue, waitNote, connect, emit, outbox, send,
                      seen, alertNewMessage, csrfToken, decimalSymbol: () => i18n.decimal, timezone: () => i18n.timezone, userId, role: document.body.dataset.role };
 })();

@@ -1,5 +1,7 @@
 """Staff, facilities, certifications, roster import, coverage reports and exports."""
 
+from datetime import timedelta
+
 from flask import Response, jsonify, request, stream_with_context
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -167,7 +169,7 @@ def import_certifications():
                      "expires_on": r["expires_on"].isoformat(), "action": action}
                     for action, records in (("create", result.created), ("unchanged", result.unchanged))
                     for r in records],
-        "errors": [{"row": number, "fields": fields}
+        "errors": [{"row": number, "fields": fields, "cells": result.typed.get(number, {})}
                    for number, fields in sorted(result.errors.items())],
     }
     for record in body["preview"]:
@@ -226,6 +228,18 @@ def staffing_report():
     return jsonify(reports.staffing_estimate(args["start"], args["end"]))
 
 
+def _download(chunks, mimetype: str, filename: str) -> Response:
+    """A streamed export the browser saves as a file of this name rather than showing it."""
+    return Response(stream_with_context(chunks), mimetype=mimetype,
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+
+
+def _period_name(args: dict) -> str:
+    """The exported period in a file name, first and last day: `2026-10-24_2026-11-23` (`end`
+    is the exclusive end of the last day)."""
+    return f"{args['start']:%Y-%m-%d}_{args['end'] - timedelta(microseconds=1):%Y-%m-%d}"
+
+
 @bp.get("/exports/consultations.csv")
 @accepts(query=RangeQuerySchema)
 @roles_required("admin")
@@ -233,18 +247,17 @@ def consultations_export():
     """The consultations as CSV, streamed."""
     args = _range_args()
     chunks = exports.consultations_csv(args["start"], args["end"], args["facility_id"])
-    return Response(stream_with_context(chunks), mimetype="text/csv", headers={
-        "Content-Disposition": "attachment; filename=consultations.csv"})
+    return _download(chunks, "text/csv", f"consultations_{_period_name(args)}.csv")
 
 
 @bp.get("/exports/fhir")
 @accepts(query=RangeQuerySchema)
 @roles_required("admin")
 def fhir_export():
-    """The consultations as a FHIR R4 Bundle, streamed."""
+    """The consultations as a FHIR R4 Bundle, streamed, saved as a file."""
     args = _range_args()
     chunks = exports.fhir_bundle(args["start"], args["end"], args["facility_id"])
-    return Response(stream_with_context(chunks), mimetype="application/fhir+json")
+    return _download(chunks, "application/fhir+json", f"consultations_{_period_name(args)}.fhir.json")
 
 
 @bp.get("/exports/training.csv")
@@ -286,5 +299,4 @@ def audit_trail():
 @roles_required("admin")
 def audit_export():
     """The audit trail as CSV, for the filters given."""
-    return Response(stream_with_context(audit_log.to_csv(query_args())), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=audit.csv"})
+    return _download(audit_log.to_csv(query_args()), "text/csv", "audit.csv")

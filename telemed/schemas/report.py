@@ -17,12 +17,14 @@ class ReportQuerySchema(Schema):
 
 
 class AuditQuerySchema(RangeQuerySchema):
-    """Range filters (the last 30 days by default) plus who, what and which object."""
+    """Range filters (the last 30 days by default) plus who, what, which object and words of
+    the detail."""
 
     actor_id = Int(load_default=None)
     action = fields.String(load_default=None, validate=validate.Length(max=64))
     object_type = fields.String(load_default=None, validate=validate.Length(max=64))
     object_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    detail = fields.String(load_default=None, validate=validate.Length(max=100))  # words in the detail
     limit = Int(load_default=50, validate=validate.Range(1, 500))
     offset = Int(load_default=0, validate=validate.Range(0))
 

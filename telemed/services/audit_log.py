@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 
 from telemed.extensions import db
 from telemed.models import AuditEntry, User
@@ -22,6 +22,10 @@ def _conditions(filters: dict) -> list:
         conditions.append(AuditEntry.at >= filters["start"])
     if filters.get("end"):
         conditions.append(AuditEntry.at < filters["end"])
+    if filters.get("detail"):
+        # The detail's JSON text contains the words (a refused path, an error code, a field name).
+        pattern = "%" + filters["detail"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(func.lower(cast(AuditEntry.detail, String)).like(pattern.lower(), escape="\\"))
     return conditions
 
 

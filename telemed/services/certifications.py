@@ -254,10 +254,34 @@ class ImportResult:
     errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
     rows: int = 0
     imported: bool = False
+    typed: dict[int, dict[str, str]] = field(default_factory=dict)  # each bad row's cells as typed
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def _unknown_references(knows_user: bool, knows_type: bool) -> dict[str, list[str]]:
+    """A roster row's errors for a username or type code that names nobody."""
+    errors = {}
+    if not knows_user:
+        errors["username"] = [_("No staff member with this username.")]
+    if not knows_type:
+        errors["type"] = [_("No certification type with this code.")]
+    return errors
+
+
+def _add_reference_errors(row_errors: dict[int, dict], typed: dict[int, dict]) -> None:
+    """Rows the schema refused are checked for unknown people and types too, so a row's every
+    error is reported at once, not one per upload."""
+    names = {typed[n]["username"].strip().lower() for n in row_errors}
+    users = {u.username for u in db.session.scalars(select(User).where(User.username.in_(names)))}
+    codes = {t.code for t in db.session.scalars(select(CertificationType))}
+    for number, errors in row_errors.items():
+        name, code = typed[number]["username"].strip().lower(), typed[number]["type"].strip().upper()
+        # An empty cell is the schema's to name ("required"), not an unknown reference.
+        for column, messages in _unknown_references(not name or name in users, not code or code in codes).items():
+            errors.setdefault(column, messages)
 
 
 def plan_import(rows: list[tuple[int, dict]]) -> ImportResult:
@@ -268,13 +292,8 @@ def plan_import(rows: list[tuple[int, dict]]) -> ImportResult:
     types = {t.code: t for t in db.session.scalars(select(CertificationType))}
     seen: dict[tuple, int] = {}
     for number, row in rows:
-        errors: dict[str, list[str]] = {}
-        user = users.get(row["username"])
-        if user is None:
-            errors["username"] = [_("No staff member with this username.")]
-        cert_type = types.get(row["type"])
-        if cert_type is None:
-            errors["type"] = [_("No certification type with this code.")]
+        user, cert_type = users.get(row["username"]), types.get(row["type"])
+        errors = _unknown_references(user is not None, cert_type is not None)
         if errors:
             result.errors[number] = errors
             continue
@@ -329,7 +348,8 @@ def run_import(actor: User, content: bytes, filename: str, dry_run: bool) -> Imp
     written, every bad row named."""
     from telemed.services.roster import read_roster
 
-    rows, row_errors = read_roster(content)
+    rows, row_errors, typed = read_roster(content)
+    _add_reference_errors(row_errors, typed)
     if row_errors or dry_run:
         result = plan_import(rows)
         result.errors.update(row_errors)
@@ -337,6 +357,7 @@ def run_import(actor: User, content: bytes, filename: str, dry_run: bool) -> Imp
         result = import_rows(actor, rows, filename)
         result.imported = result.ok
     result.rows = len(rows) + len(row_errors)
+    result.typed = {number: typed[number] for number in result.errors}
     return result
 
 

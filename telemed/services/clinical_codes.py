@@ -107,6 +107,12 @@ def _searchable_titles() -> tuple[tuple[str, str, str], ...]:
     return tuple((code, _fold(title), _fold(russian.get(code, ""))) for code, _bare, title in _icd10_index())
 
 
+def warm_icd10_index() -> None:
+    """Build the ICD-10 search index now (about two seconds) rather than on the first search."""
+    _icd10_index()
+    _searchable_titles()
+
+
 def _holds_words(text: str, words: str) -> bool:
     """Whether `words` stand in `text` as whole words ("давление" in "высокое давление")."""
     return re.search(rf"(^|\W){re.escape(words)}($|\W)", text) is not None

@@ -26,7 +26,11 @@ from telemed.services.events import ConsultationChanged
 from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
 from telemed.services.policy import (
-    offered_to, offered_to_every_doctor, require_role, visible_to, waiting_offered_to,
+    offered_to,
+    offered_to_every_doctor,
+    require_role,
+    visible_to,
+    waiting_offered_to,
 )
 from telemed.services.queue import QUEUE_ORDER
 

@@ -156,11 +156,12 @@ def coverage_report(as_of: date, district_id: int | None = None) -> dict:
     facilities = []
     for facility_id, staff in facility_staff.items():
         held = facility_held.get(facility_id, {})
+        # A type is required at a facility when someone's profession there must hold it.
         entry_types = {t.code: {"valid": held.get(t.code, 0),
-                                "coverage": _ratio(held.get(t.code, 0), staff)} for t in types}
-        gap_codes = [t.code for t in types
-                     if set(t.required_for or ()) & facility_professions[facility_id]
-                     and held.get(t.code, 0) == 0]
+                                "coverage": _ratio(held.get(t.code, 0), staff),
+                                "required": bool(set(t.required_for or ()) & facility_professions[facility_id])}
+                       for t in types}
+        gap_codes = [code for code, entry in entry_types.items() if entry["required"] and entry["valid"] == 0]
         facilities.append({"id": facility_id, "name": names.get(facility_id, "—"), "staff": staff,
                            "types": entry_types, "gap_types": gap_codes,
                            "gaps": [_("no valid %(code)s", code=code) for code in gap_codes]})

@@ -83,8 +83,16 @@ def _cells(content: bytes) -> list[list]:
     return [row for row in csv.reader(io.StringIO(text), dialect)]
 
 
-def read_roster(content: bytes) -> tuple[list[tuple[int, dict]], dict[int, dict]]:
-    """Rows as (spreadsheet row number, loaded data), and per-row field errors."""
+def _as_typed(value) -> str:
+    """A cell as the person typed it, for showing beside its error."""
+    if value is None:
+        return ""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def read_roster(content: bytes) -> tuple[list[tuple[int, dict]], dict[int, dict], dict[int, dict]]:
+    """Rows as (spreadsheet row number, loaded data), per-row field errors, and every row's cells
+    as typed (by column), to show a bad row as it was."""
     cells = _cells(content)
     if not cells or not any(cells[0]):
         raise ValidationFailed(_("The file is empty."), {"file": [_("The file has no header row.")]})
@@ -99,11 +107,12 @@ def read_roster(content: bytes) -> tuple[list[tuple[int, dict]], dict[int, dict]
         raise ValidationFailed(_("At most %(n)s rows in one import.", n=MAX_ROWS),
                                {"file": [_("Split the file.")]})
     schema = RosterRowSchema()
-    rows, errors = [], {}
+    rows, errors, typed = [], {}, {}
     for number, values in enumerate(cells[1:], start=2):
         if not any(v not in (None, "") for v in values):
             continue  # blank lines are not rows
         raw = {name: value for name, value in zip(header, values) if name in COLUMNS}
+        typed[number] = {name: _as_typed(raw.get(name)).replace("\x00", "") for name in COLUMNS}
         try:
             reject_nul_characters(raw)
             rows.append((number, schema.load(raw)))
@@ -111,4 +120,4 @@ def read_roster(content: bytes) -> tuple[list[tuple[int, dict]], dict[int, dict]
             errors[number] = flatten_errors(exc.messages)
     if not rows and not errors:
         raise ValidationFailed(_("The file has no rows."), {"file": [_("The file has no rows.")]})
-    return rows, errors
+    return rows, errors, typed

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from telemed.models import User
 from telemed.services import presence
-from telemed.services.messages import doctor_message_counts
 from telemed.services.consultations import doctor_queue, facility_open_consultations
+from telemed.services.messages import doctor_message_counts
 from telemed.services.representation import consultation_list_payload
 
 

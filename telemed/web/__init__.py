@@ -31,6 +31,7 @@ from telemed.models.vocabulary import (
     ROLES,
     SEXES,
     SPECIALTIES,
+    STATUSES,
 )
 from telemed.services import auth, staff
 from telemed.web.assets import serve_asset, service_worker
@@ -170,7 +171,7 @@ def doctor():
 @login_required
 def admin():
     """The administrator's overview: consultations, escalations, doctors on duty."""
-    return _role_page("admin", "admin.html")
+    return _role_page("admin", "admin.html", statuses=STATUSES)
 
 
 ADMIN_PAGES = {"reports": "admin_reports.html", "audit": "admin_audit.html",

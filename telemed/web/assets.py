@@ -16,9 +16,9 @@ import hashlib
 import json
 import mimetypes
 import threading
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import brotli
 import rcssmin

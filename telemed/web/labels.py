@@ -29,6 +29,9 @@ LABELS = {
         "closed": _l("Closed with an outcome"), "follow_up_done": _l("Follow-up done"),
     },
     "presence": {"available": _l("Available"), "away": _l("Away"), "offline": _l("Offline")},
+    "role": {"feldsher": _l("Post staff"), "doctor": _l("Doctor"), "admin": _l("Administrator")},
+    "profession": {"feldsher": _l("Feldsher"), "nurse": _l("Nurse"), "midwife": _l("Midwife"),
+                   "doctor": _l("Doctor"), "other": _l("Other")},
     # The request form's fields, as an error names them (`patient.age_years`).
     "field": {
         "client_key": _l("Form"), "patient": _l("Patient"), "patient.sex": _l("Sex"),
@@ -96,6 +99,18 @@ MESSAGES = {
     "follow_up_done": _l("Mark done"),
     "requester_certs": _l("Requester's valid certifications"),
     "requester_no_certs": _l("The requester holds no valid certification."),
+    "remove": _l("Remove"),
+    "searching": _l("Searching…"),
+    "sound_on": _l("Sound on"),
+    "sound_off": _l("Sound blocked by the browser"),
+    "notifications_on": _l("notifications on"),
+    "notifications_off": _l("notifications blocked (allow them in the browser's site settings)"),
+    "codes_found": _l("{n} codes found; the arrow keys move through them, Enter chooses."),
+    # A list's pages: "51–100 of 493".
+    "range_of": _l("{first}–{last} of {total}"),
+    "none_found": _l("None found."),
+    "previous": _l("Previous"),
+    "next": _l("Next"),
 }
 
 
@@ -104,7 +119,6 @@ MESSAGES = {
 ADMIN_MESSAGES = {
     "to_create": _l("to create"),
     "unchanged": _l("unchanged"),
-    "on_duty": _l("On duty"),
     "staff": _l("staff"),
     "requests": _l("Requests"),
     "days": _l("days"),
@@ -115,6 +129,29 @@ ADMIN_MESSAGES = {
     "new_password": _l("New password (at least 10 characters):"),
     "imported": _l("Imported."),
     "no_user": _l("No staff member with this username."),
+    "optional": _l("optional"),
+    "deactivate": _l("Deactivate"),
+    "reactivate": _l("Reactivate"),
+    "rename": _l("Rename"),
+    "no": _l("no"),
+    "confirm_deactivate_facility": _l("Deactivate {name}? Its records stay; it is no longer offered for new staff."),
+    "confirm_deactivate": _l("Deactivate {name}? They will no longer be able to log in; nothing is deleted."),
+    "reset_password": _l("Reset password"),
+    "correct_expiry": _l("Correct expiry"),
+    "revoke": _l("Revoke"),
+    # The district overview (/admin).
+    "longest_wait": _l("longest wait"),
+    "waiting_for": _l("waiting for"),
+    "duration_min": _l("{m} min"),
+    "duration_h_min": _l("{h} h {m} min"),
+    "none_escalated": _l("No request has waited past its limit."),
+    "emergencies_in_time": _l("Emergencies taken within {minutes} min: {n} of {total}"),
+    "no_emergency_taken": _l("No emergency taken in this time."),
+    # The reports page.
+    "period": _l("Period: {from} to {to}, {total} requests"),
+    "within_threshold": _l("{share} within {time}"),
+    "staffing_summary": _l("Emergencies in the period: {n} · mean handling time: {time} · doctors on duty now: {doctors}"),
+    "staff_count": _l("{n} staff"),
 }
 
 

@@ -72,3 +72,14 @@ def test_long_polling_only_client_works(live_server, district):
         assert sock.wait_for("consultation:update")["id"] == created["id"]
     finally:
         sock.close()
+
+
+def test_the_icd10_index_is_built_when_the_server_starts_not_in_the_first_search(live_server):
+    """The server builds the index as it starts and says so in its log, whether or not anyone has
+    searched yet (the first search used to wait about two seconds for it)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while "ICD-10 index built in" not in live_server.log_path.read_text():
+        assert time.monotonic() < deadline, live_server.log_path.read_text()[-2000:]
+        time.sleep(0.2)

@@ -195,8 +195,21 @@ def test_a_nul_character_in_a_cell_names_its_row(app, login, district):
     response = upload(admin, csv_file("username,type,issued_on\nfeldsher_a,BLS\u0000,2025-03-01\n"))
     assert response.status_code == 422
     assert response.get_json()["errors"] == [{"row": 2, "fields": {
-        "type": ["Contains a NUL character, which no text may hold."]}}]
+        "type": ["Contains a NUL character, which no text may hold."]},
+        "cells": {"username": "feldsher_a", "type": "BLS", "issued_on": "2025-03-01", "expires_on": "",
+                  "issuer": "", "number": ""}}]
     assert row_counts(app) == before
+
+
+def test_a_bad_row_reports_every_error_with_what_was_typed(login, district):
+    admin = login(district.admin)
+    response = upload(admin, csv_file("username,type,issued_on\nghost,XYZ,2025-02-30\n"), dry_run=True)
+    assert response.status_code == 422
+    (row,) = response.get_json()["errors"]
+    # the impossible date (the schema's), and the unknown person and type (the database's), at once
+    assert set(row["fields"]) == {"username", "type", "issued_on"}
+    assert row["fields"]["username"] == ["No staff member with this username."]
+    assert (row["cells"]["username"], row["cells"]["type"], row["cells"]["issued_on"]) == ("ghost", "XYZ", "2025-02-30")
 
 
 def test_unreadable_files(login, district):

@@ -42,6 +42,9 @@ def test_demo_reproduces_the_published_figures(app, demo):
     assert {f["name"] for f in gaps} >= {"Shubar Feldsher-Midwife Post"}
     assert report["facilities"][:len(gaps)] == gaps            # gaps first
     assert gaps[0]["gap_types"] == ["BLS"] and gaps[0]["gaps"] == ["no valid BLS"]
+    # BLS is required at every post, the cardiology certificates at none: the map colours only BLS.
+    shubar = next(f for f in report["facilities"] if f["name"] == "Shubar Feldsher-Midwife Post")
+    assert shubar["types"]["BLS"]["required"] and not shubar["types"]["CARDIO"]["required"]
 
 
 def test_coverage_counts_match_a_hand_count(app, demo):

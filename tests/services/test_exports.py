@@ -95,3 +95,18 @@ def test_no_csv_cell_can_be_a_spreadsheet_formula(app, login, district):
     audit = admin.get("/exports/audit.csv").get_data(as_text=True)
     details = [row["detail"] for row in csv.DictReader(io.StringIO(audit))]
     assert details and all(isinstance(json.loads(d), dict) for d in details)   # JSON, not repr
+
+
+def test_exports_download_as_files_named_by_their_period(login, district):
+    admin = login(district.admin)
+    names = {}
+    for path in ("/exports/fhir?from=2026-04-01&to=2026-04-30",
+                 "/exports/consultations.csv?from=2026-04-01&to=2026-04-30", "/exports/audit.csv"):
+        answer = admin.get(path)
+        answer.get_data()  # read to the end, as a browser saving the file does
+        names[path.split("?")[0]] = answer.headers["Content-Disposition"]
+    assert names == {
+        "/exports/fhir": "attachment; filename=consultations_2026-04-01_2026-04-30.fhir.json",
+        "/exports/consultations.csv": "attachment; filename=consultations_2026-04-01_2026-04-30.csv",
+        "/exports/audit.csv": "attachment; filename=audit.csv",
+    }

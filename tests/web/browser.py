@@ -48,7 +48,7 @@ def close_and_read_outcome(doctor, post, icd_search: str, recommendation: str) -
     the outcome as the post's page then shows it."""
     doctor.select_option("select[name=disposition]", "ambulance_called")
     doctor.fill("#icd-search", icd_search)
-    doctor.click("#icd-results button[data-code='I21.9']")
+    doctor.click("#icd-results [role=option][data-code='I21.9']")
     doctor.wait_for_selector("#icd-chosen li[data-code='I21.9']")
     doctor.fill("textarea[name=recommendation]", recommendation)
     doctor.click("#close-form button[type=submit]")

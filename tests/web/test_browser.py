@@ -84,6 +84,9 @@ def test_an_entry_outside_the_servers_limits_is_caught_before_it_is_queued(open_
     error.wait_for(state="visible")
     text = error.inner_text()
     assert "SpO₂: Must be from 50 to 100." in text and "Sex: This field is required." in text
+    # Both fields marked; the first of them in the form (sex) has the focus.
+    assert post.locator("[aria-invalid=true]").evaluate_all("(all) => all.map((e) => e.name)") == ["sex", "spo2"]
+    assert post.evaluate("document.activeElement.name") == "sex"
     assert post.locator("#pending-list li").count() == 0  # nothing queued
     assert post.input_value("input[name=spo2]") == "120"  # nothing lost
 
@@ -282,8 +285,17 @@ def test_reports_page_answers_how_fast_and_how_many_doctors(open_as, live_server
     assert admin.inner_text("#speed tr[data-priority=emergency] td:nth-child(2)") == "2"
     admin.wait_for_selector("#staffing tbody tr")
     # one referral and one ambulance out of two closed
-    assert admin.inner_text("#facilities").split("\t")[-2:] == ["50%", "50%"]
-    assert admin.evaluate("Chart.getChart('outcome-chart').data.labels.length") == 2
+    assert admin.inner_text("#facilities").split("\t")[-2:] == ["50 %", "50 %"]
+    # Figures in words: priorities in clinical order, the threshold in minutes, the period stated,
+    # each outcome with its number.
+    assert admin.locator("#speed tr").evaluate_all("(rows) => rows.map((r) => r.dataset.priority)") == [
+        "emergency", "urgent", "routine"]
+    threshold_s = live_server.session("admin_z").get("/reports/consultations").json()["time_to_accept"]["emergency"]["threshold_s"]
+    assert admin.inner_text("#speed tr[data-priority=emergency] td:nth-child(5)") == (
+        f"100 % within {threshold_s // 60} min" if threshold_s % 60 == 0 else f"100 % within {threshold_s / 60:.1f} min")
+    assert admin.inner_text("#period").startswith("Period: ") and admin.inner_text("#period").endswith(", 2 requests")
+    assert sorted(admin.evaluate("Chart.getChart('outcome-chart').data.labels")) == [
+        "Ambulance called: 1", "Urgent referral: 1"]
 
 
 def test_a_message_typed_offline_is_sent_once_when_the_line_returns(open_as, live_server):
@@ -539,7 +551,7 @@ def test_the_doctor_must_choose_an_outcome_nothing_is_chosen_for_them(open_as, l
     doctor.wait_for_selector("#connection[data-state=online]")
     assert doctor.input_value("select[name=disposition]") == ""  # no silent "advice given"
     doctor.fill("#icd-search", "I21")
-    doctor.click("#icd-results button[data-code='I21.9']")
+    doctor.click("#icd-results [role=option][data-code='I21.9']")
     doctor.fill("textarea[name=recommendation]", "Aspirin 300 mg")
     doctor.click("#close-form button[type=submit]")
     error = doctor.locator("#close-error")
@@ -630,3 +642,60 @@ def test_after_logging_out_the_phone_no_longer_opens_the_kept_post_page(open_as)
     except Exception:  # noqa: BLE001 - no line and nothing kept: the browser's own error page
         pass
     assert post.locator("#new-request").count() == 0
+
+
+def test_the_doctor_keeps_the_keyboard_focus_when_the_queue_changes(open_as, live_server):
+    post = live_server.session("feldsher_a")
+    first = post.post("/consultations", json=consultation_body(priority="routine", complaint="Back pain")).json()
+    doctor = open_as("doctor_g")
+    take = doctor.locator(f"#queue li[data-id='{first['id']}'] button.claim")
+    take.wait_for()
+    take.focus()
+    # An emergency arrives and goes to the top: the list is redrawn around the focused card.
+    second = post.post("/consultations", json=consultation_body(priority="emergency", complaint="Not breathing")).json()
+    doctor.locator(f"#queue li[data-id='{second['id']}']").wait_for()
+    assert doctor.locator("#queue li[data-id]").first.get_attribute("data-id") == second["id"]
+    assert doctor.evaluate("document.activeElement.closest('li[data-id]').dataset.id") == first["id"]
+    doctor.keyboard.press("Enter")  # the same button still takes it
+    doctor.wait_for_url(f"**/consultations/{first['id']}")
+
+
+def test_the_doctor_picks_icd10_codes_with_the_keyboard(open_as, live_server):
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    doctor = open_as("doctor_g")
+    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    box = doctor.get_by_role("combobox", name="ICD-10 (type a code or words)")
+    box.wait_for()
+    box.press_sequentially("I21")
+    options = doctor.get_by_role("listbox").get_by_role("option")
+    options.first.wait_for()
+    assert box.get_attribute("aria-expanded") == "true"
+    assert "codes found" in doctor.inner_text("#icd-status")
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    second = options.nth(1)
+    assert box.get_attribute("aria-activedescendant") == second.get_attribute("id")
+    assert second.get_attribute("aria-selected") == "true"
+    code = second.get_attribute("data-code")
+    box.press("Enter")  # chooses; the closing form is not sent
+    doctor.wait_for_selector(f"#icd-chosen li[data-code='{code}']")
+    assert box.get_attribute("aria-expanded") == "false" and box.input_value() == ""
+    assert doctor.locator("#c-status").get_attribute("data-status") == "active"
+    box.press_sequentially("R5")
+    options.first.wait_for()
+    box.press("Escape")
+    assert options.count() == 0 and box.get_attribute("aria-expanded") == "false"
+    remove = doctor.get_by_role("button", name=f"Remove {code}")
+    remove.click()
+    assert doctor.locator(f"#icd-chosen li[data-code='{code}']").count() == 0
+
+
+def test_enabling_sound_tells_the_doctor_what_now_works(open_as):
+    doctor = open_as("doctor_g")
+    doctor.get_by_role("button", name="Enable sound and notifications").click()
+    state = doctor.locator("#alerts-state")
+    wait_until(doctor, "document.getElementById('alerts-state').textContent !== ''")
+    assert state.inner_text().startswith("Sound on")  # a click is the touch sound needs
+    assert "notifications" in state.inner_text()
+    assert doctor.locator("#enable-alerts").get_attribute("aria-pressed") == "true"

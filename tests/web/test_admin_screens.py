@@ -1,0 +1,75 @@
+"""The administrator's screens answer their questions without guessing: paged lists that say
+where they are, an overview whose figures match the API, a heat map that colours only what is
+required, every lapsing person listed."""
+import pytest
+
+from tests.web.browser import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def api(page, path: str):
+    """What the API answers the page's own session."""
+    return page.evaluate(f"fetch('/api/v1{path}').then((r) => r.json())")
+
+
+def test_paging_through_the_districts_staff(open_as, demo_district, live_server):
+    admin = open_as("admin", password="demo-admin")
+    admin.goto(f"{live_server.url}/admin/staff")
+    total = api(admin, "/users?active=true&limit=1")["total"]
+    assert total > 400  # the demo district's 492 staff, active ones
+    status = admin.locator("#pager .pager-status")
+    wait_until(admin, f"document.querySelector('#pager .pager-status').textContent === '1–50 of {total}'")
+    assert admin.locator("#rows tr").count() == 50
+    assert admin.get_by_role("button", name="Previous").is_disabled()
+    admin.get_by_role("button", name="Next").click()
+    wait_until(admin, f"document.querySelector('#pager .pager-status').textContent === '51–100 of {total}'")
+    first_of_second = admin.locator("#rows tr").first.inner_text()
+    admin.get_by_role("button", name="Previous").click()
+    wait_until(admin, "document.querySelector('#pager .pager-status').textContent.startsWith('1–50')")
+    assert admin.locator("#rows tr").first.inner_text() != first_of_second
+    # A filter starts again at the first page of what it finds.
+    admin.select_option("#filter-form select[name=role]", "doctor")
+    admin.click("#filter-form button[type=submit]")
+    doctors = api(admin, "/users?active=true&role=doctor&limit=1")["total"]
+    wait_until(admin, f"document.querySelector('#pager .pager-status').textContent === '1–{min(50, doctors)} of {doctors}'")
+    assert "of" in status.inner_text()
+
+
+def test_the_overview_says_what_the_api_says(open_as, demo_district, live_server):
+    admin = open_as("admin", password="demo-admin")
+    wait_until(admin, "document.querySelector('[data-figure=bls-gaps]').textContent !== '—'")
+    figure = lambda name: admin.inner_text(f"[data-figure={name}]")  # noqa: E731
+    waiting = api(admin, "/consultations?status=waiting&limit=500")
+    assert figure("waiting") == str(waiting["total"])
+    duty = api(admin, "/presence")["items"]
+    available = sum(d["status"] == "available" for d in duty)
+    assert figure("available") == f"{available} / {len(duty)}"
+    coverage = api(admin, "/reports/coverage")
+    assert figure("bls-gaps") == str(sum("BLS" in f["gap_types"] for f in coverage["facilities"]))
+    assert int(figure("day-total")) >= 0
+    assert admin.locator("#ov-bls").get_attribute("href").endswith("/admin/coverage")
+    # Doctors on duty: counted by presence, those who can take a request first.
+    counts = admin.inner_text("#duty-counts")
+    assert f"Available: {available}" in counts and f"Offline: {sum(d['status'] == 'offline' for d in duty)}" in counts
+
+
+def test_the_heat_map_colours_required_certificates_and_writes_every_count(open_as, demo_district, live_server):
+    admin = open_as("admin", password="demo-admin")
+    admin.goto(f"{live_server.url}/admin/coverage")
+    admin.locator("#heat-body tr").first.wait_for()
+    coverage = api(admin, "/reports/coverage")
+    types = [ty["code"] for ty in coverage["types"] if ty["required_for"] or ty["valid"] > 0]
+    first = coverage["facilities"][0]
+    cells = admin.locator("#heat-body tr").first.locator("td.cell")
+    for i, code in enumerate(types):
+        cell, entry = cells.nth(i), first["types"][code]
+        assert cell.inner_text().startswith(f"{entry['valid']}/{first['staff']}")
+        level = cell.get_attribute("data-level")
+        if not entry["required"]:
+            assert level == "optional"
+        else:
+            assert level == ("none" if entry["valid"] == 0 else "some" if entry["valid"] < first["staff"] else "all")
+    # Everyone lapsing within 90 days is listed, as many as counted.
+    lapsing = api(admin, f"/reports/lapsing?as_of={coverage['as_of']}&days=90")
+    assert admin.locator("#lapsing tr").count() == lapsing["total"]
