@@ -7,7 +7,7 @@
   async function load() {
     const page = await t.api("GET", "/facilities");
     document.getElementById("rows").replaceChildren(...page.items.map((f) => t.el("tr", { dataset: { id: f.id } },
-      t.el("td", {}, f.name), t.el("td", {}, f.kind), t.el("td", {}, f.village), t.el("td", {}, f.active ? t.msg("yes") : t.msg("no")),
+      t.el("td", {}, f.name), t.el("td", {}, t.label("facility_kind", f.kind)), t.el("td", {}, f.village), t.el("td", {}, f.active ? t.msg("yes") : t.msg("no")),
       t.el("td", { class: "row-actions" },
         t.el("button", { type: "button", class: "link", onclick: () => rename(f) }, t.msg("rename")),
         f.active

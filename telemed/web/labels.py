@@ -29,6 +29,8 @@ LABELS = {
         "closed": _l("Closed with an outcome"), "follow_up_done": _l("Follow-up done"),
     },
     "presence": {"available": _l("Available"), "away": _l("Away"), "offline": _l("Offline")},
+    "facility_kind": {"fap": _l("Feldsher-midwife post (FAP)"), "medical_post": _l("Medical post"),
+                      "outpatient_clinic": _l("Outpatient clinic"), "district_hospital": _l("District hospital")},
     "role": {"feldsher": _l("Post staff"), "doctor": _l("Doctor"), "admin": _l("Administrator")},
     "profession": {"feldsher": _l("Feldsher"), "nurse": _l("Nurse"), "midwife": _l("Midwife"),
                    "doctor": _l("Doctor"), "other": _l("Other")},

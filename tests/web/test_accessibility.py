@@ -88,8 +88,17 @@ def test_the_doctors_pages(browser, live_server, consultations, locale):
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_administrators_pages(browser, live_server, demo_district, locale):
+    # Some traffic in the demo district: a waiting request, an emergency escalated past its limit
+    # by nobody taking it, and a closed one, so that every list and figure has rows.
+    post, doctor = live_server.session("feldsher1", "demo-feldsher"), live_server.session("doctor1", "demo-doctor")
+    post.post("/consultations", json=consultation_body(priority="routine"))
+    closed = post.post("/consultations", json=consultation_body(priority="emergency")).json()
+    doctor.post(f"/consultations/{closed['id']}/accept")
+    doctor.post(f"/consultations/{closed['id']}/close", json={
+        "disposition": "referred_urgent", "icd10": ["I20.0"], "recommendation": "To the district hospital today"})
     paths = ["/admin"] + [f"/admin/{page}" for page in
-                          ("staff", "certifications", "coverage", "facilities", "import", "reports", "audit")] + ["/me"]
+                          ("staff", "certifications", "coverage", "facilities", "import", "reports", "audit")]
+    paths += ["/me", f"/consultations/{closed['id']}"]
     found = check_pages(browser, live_server, locale, "admin", "demo-admin", paths)
     assert found == [], "\n".join(found)
 

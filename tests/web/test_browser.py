@@ -699,3 +699,14 @@ def test_enabling_sound_tells_the_doctor_what_now_works(open_as):
     assert state.inner_text().startswith("Sound on")  # a click is the touch sound needs
     assert "notifications" in state.inner_text()
     assert doctor.locator("#enable-alerts").get_attribute("aria-pressed") == "true"
+
+
+def test_an_unknown_consultation_is_the_404_page_not_an_empty_skeleton(open_as, live_server):
+    import uuid
+
+    doctor = open_as("doctor_g")
+    answer = doctor.goto(f"{live_server.url}/consultations/{uuid.uuid4()}")
+    assert answer.status == 404
+    assert doctor.inner_text("h1") == "404"
+    assert doctor.get_by_role("link", name="Back to the start page").is_visible()
+    assert doctor.locator("#c-status").count() == 0  # no consultation page around nothing
