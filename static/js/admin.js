@@ -96,7 +96,7 @@
   }
 
   filter.addEventListener("submit", (event) => { event.preventDefault(); pages.first(); });
-  t.api("GET", "/facilities").then((page) => {
+  t.api("GET", "/facilities?limit=500").then((page) => {
     for (const f of page.items) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   });
   t.connect({

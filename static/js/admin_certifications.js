@@ -6,7 +6,7 @@
   const add = document.getElementById("add-form");
 
   async function options() {
-    const [types, facilities] = await Promise.all([t.api("GET", "/certification-types"), t.api("GET", "/facilities")]);
+    const [types, facilities] = await Promise.all([t.api("GET", "/certification-types"), t.api("GET", "/facilities?limit=500")]);
     for (const select of [filter.elements.type, add.elements.type]) {
       for (const ty of types.items) select.append(t.el("option", { value: ty.code }, `${ty.code} — ${ty.name}`));
     }

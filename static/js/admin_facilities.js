@@ -4,8 +4,8 @@
   const t = window.telemed;
   const add = document.getElementById("add-form");
 
-  async function load() {
-    const page = await t.api("GET", "/facilities");
+  async function show(offset, limit) {
+    const page = await t.api("GET", `/facilities?limit=${limit}&offset=${offset}`);
     document.getElementById("rows").replaceChildren(...page.items.map((f) => t.el("tr", { dataset: { id: f.id } },
       t.el("td", {}, f.name), t.el("td", {}, t.label("facility_kind", f.kind)), t.el("td", {}, f.village), t.el("td", {}, f.active ? t.msg("yes") : t.msg("no")),
       t.el("td", { class: "row-actions" },
@@ -13,7 +13,10 @@
         f.active
           ? t.el("button", { type: "button", class: "link danger", onclick: () => deactivate(f) }, t.msg("deactivate"))
           : t.el("button", { type: "button", class: "link", onclick: () => change(f.id, { active: true }) }, t.msg("reactivate"))))));
+    return page.total;
   }
+  const pages = t.pager(document.getElementById("pager"), show);
+  const load = () => pages.again();
   const change = (id, changes) => t.changeAndReload("PATCH", `/facilities/${id}`, changes, load);
 
   /* Destructive, so asked first: its staff and requests stay, it takes no new ones. */
@@ -31,5 +34,5 @@
     for (const d of page.items) add.elements.district_id.append(t.el("option", { value: d.id }, `${d.name} (${d.region})`));
   });
   t.connect({});
-  load().catch((err) => alert(t.describeError(err)));
+  pages.first().catch((err) => alert(t.describeError(err)));
 })();

@@ -59,7 +59,7 @@
     } catch (err) { alert(t.describeError(err)); }
   }
 
-  t.api("GET", "/facilities").then((page) => {
+  t.api("GET", "/facilities?limit=500").then((page) => {
     for (const f of page.items) form.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   });
   form.addEventListener("submit", (event) => { event.preventDefault(); load(); });

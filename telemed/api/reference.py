@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from telemed.api.blueprint import bp
 from telemed.api.common import accepts, json_body, page, query_args, roles_required
+from telemed.schemas.common import PageSchema
 from telemed.schemas.facility import FacilitySchema
 from telemed.schemas.reference import ICD10QuerySchema
 from telemed.schemas.staff import PresenceSchema
@@ -56,8 +57,10 @@ def districts():
 
 
 @bp.get("/facilities")
+@accepts(query=PageSchema)
 @roles_required()
 def facilities():
-    """Every facility."""
-    rows = staff.list_facilities()
-    return page(FacilitySchema(many=True).dump(rows), len(rows))
+    """The facilities, by name, a page at a time (`limit`, `offset`)."""
+    args = query_args()
+    rows, total = staff.list_facilities(args["limit"], args["offset"])
+    return page(FacilitySchema(many=True).dump(rows), total)

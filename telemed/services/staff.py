@@ -137,9 +137,11 @@ def list_districts() -> list[District]:
     return db.session.scalars(select(District).order_by(District.name)).all()
 
 
-def list_facilities() -> list[Facility]:
-    """Every facility, by name."""
-    return db.session.scalars(select(Facility).order_by(Facility.name)).all()
+def list_facilities(limit: int = 50, offset: int = 0) -> tuple[list[Facility], int]:
+    """One page of the facilities, by name, and how many there are."""
+    total = db.session.scalar(select(func.count()).select_from(Facility))
+    rows = db.session.scalars(select(Facility).order_by(Facility.name, Facility.id).limit(limit).offset(offset)).all()
+    return rows, total
 
 
 def create_facility(actor: User, data: dict) -> Facility:

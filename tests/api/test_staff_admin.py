@@ -124,3 +124,14 @@ def test_a_long_passphrase_is_taken(app, district):
         "profession": "doctor", "facility_id": district.hub.id, "specialties": ["general"],
         "password": "steppe wind over the Ishim river at dawn, " * 4})
     assert answer.status_code == 201, answer.get_json()
+
+
+def test_facilities_are_listed_a_page_at_a_time(login, district):
+    admin = login(district.admin)
+    everything = admin.get("/facilities").get_json()
+    assert everything["total"] == 3 and [f["name"] for f in everything["items"]] == [
+        "District Hospital", "Post A", "Post B"]  # by name
+    second = admin.get("/facilities?limit=2&offset=2").get_json()
+    assert (second["total"], [f["name"] for f in second["items"]]) == (3, ["Post B"])
+    assert admin.get("/facilities?limit=501").status_code == 422
+    assert login(district.feldsher_a).get("/facilities?limit=1").get_json()["total"] == 3  # read: logged in

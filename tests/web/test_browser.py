@@ -710,3 +710,23 @@ def test_an_unknown_consultation_is_the_404_page_not_an_empty_skeleton(open_as, 
     assert doctor.inner_text("h1") == "404"
     assert doctor.get_by_role("link", name="Back to the start page").is_visible()
     assert doctor.locator("#c-status").count() == 0  # no consultation page around nothing
+
+
+def test_an_older_icd10_answer_arriving_late_is_not_shown(open_as, live_server):
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    doctor = open_as("doctor_g")
+    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    held = []  # the answer to "I2" is held back until "I21" has been answered
+    doctor.route(lambda url: url.endswith("/api/v1/icd10?q=I2"), lambda route: held.append(route))
+    box = doctor.get_by_role("combobox", name="ICD-10 (type a code or words)")
+    box.press_sequentially("I2")
+    wait_until(doctor, "document.getElementById('icd-status').textContent !== ''")  # "Searching…"
+    while not held:
+        doctor.wait_for_timeout(50)
+    box.press_sequentially("1")
+    doctor.locator("#icd-results [role=option][data-code='I21.9']").wait_for()
+    held[0].continue_()  # the late, older answer (codes I20...) now arrives
+    doctor.wait_for_timeout(500)  # it cannot be waited for: it must not show; give it time to land
+    codes = doctor.locator("#icd-results [role=option]").evaluate_all("(all) => all.map((o) => o.dataset.code)")
+    assert codes and all(code.startswith("I21") for code in codes), codes
