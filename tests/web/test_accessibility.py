@@ -1,7 +1,8 @@
-"""axe-core on every page, for each role, in each interface language: nothing serious or critical.
+"""axe-core on every page, for each role, in each interface language: no violation of any impact.
 
 axe-core comes from the npm registry with the test tools (static/package.json's devDependencies)
 and is injected into each page as it stands after its data has loaded."""
+import os
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,12 @@ from tests.web.browser import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 AXE = Path(__file__).resolve().parents[2] / "static" / "node_modules" / "axe-core" / "axe.min.js"
-SERIOUS = """async () => {
+# The impacts that fail the suite: every one (the issue asked for no serious or critical one; the
+# pages have none of any impact, so none may come back). TELEMED_AXE_IMPACTS narrows it.
+IMPACTS = os.environ.get("TELEMED_AXE_IMPACTS", "minor,moderate,serious,critical").split(",")
+FAILURES = """async (impacts) => {
     const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    return result.violations.filter((v) => impacts.includes(v.impact))
         .map((v) => `${v.id} (${v.impact}, ${v.nodes.length}x): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
 }"""
 LOCALES = ["en", "ru", "kk"]
@@ -36,14 +40,14 @@ def consultations(live_server, district):
     return {"waiting": waiting["id"], "active": active["id"], "closed": closed["id"]}
 
 
-def serious_failures(context, url: str) -> list[str]:
+def axe_failures(context, url: str) -> list[str]:
     """Open `url` in a new page of `context`, wait for its data, and run axe-core on it."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: make test installs it (npm ci in static/)")
     page = context.new_page()
     page.goto(url, wait_until="networkidle")
     page.add_script_tag(path=str(AXE))
-    found = page.evaluate(SERIOUS)
+    found = page.evaluate(FAILURES, IMPACTS)
     page.close()
     return [f"{url}: {failure}" for failure in found]
 
@@ -55,7 +59,7 @@ def check_pages(browser, live_server, locale, username, password, paths) -> list
         page = context.new_page()
         log_in(page, live_server.url, username, password)
         page.close()
-        return [f for path in paths for f in serious_failures(context, f"{live_server.url}{path}")]
+        return [f for path in paths for f in axe_failures(context, f"{live_server.url}{path}")]
     finally:
         context.close()
 
@@ -64,8 +68,8 @@ def check_pages(browser, live_server, locale, username, password, paths) -> list
 def test_the_login_and_error_pages(browser, live_server, locale):
     context = browser.new_context(locale=locale, bypass_csp=True)
     try:
-        found = serious_failures(context, f"{live_server.url}/login")
-        found += serious_failures(context, f"{live_server.url}/no-such-page")
+        found = axe_failures(context, f"{live_server.url}/login")
+        found += axe_failures(context, f"{live_server.url}/no-such-page")
     finally:
         context.close()
     assert found == [], "\n".join(found)

@@ -266,6 +266,10 @@ def test_printable_summary_fits_one_page(open_as, live_server):
     page = open_as("feldsher_a")
     page.goto(f"{live_server.url}/consultations/{created['id']}/print")
     assert "Acute myocardial infarction" in page.inner_text("#p-codes")
+    # vitals named with their units, NEWS2's reasons in words, as on the screens
+    vitals = page.inner_text("#p-vitals")
+    assert "SpO₂ 96 %" in vitals and "Temperature 36.8 °C" in vitals and "spo2" not in vitals
+    assert "Heart rate +1" in page.inner_text("#p-news2")  # HR 104 scores 1 point
     pdf = page.pdf(format="A4")
     import re
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
