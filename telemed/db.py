@@ -55,6 +55,16 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+LIKE_ESCAPE = "\\"
+
+
+def containing(text: str) -> str:
+    """A LIKE pattern (with `escape=LIKE_ESCAPE`) for values holding `text` as typed: its `%` and
+    `_` are letters, not wildcards."""
+    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
+
+
 def configure_engine(engine: Engine) -> None:
     """Give SQLite WAL, foreign keys and explicit BEGIN so write transactions can be IMMEDIATE."""
     if engine.dialect.name != "sqlite":

@@ -6,6 +6,7 @@ from typing import Iterator
 
 from sqlalchemy import String, cast, func, select
 
+from telemed.db import LIKE_ESCAPE, containing
 from telemed.extensions import db
 from telemed.models import AuditEntry, User
 from telemed.services import csv_export
@@ -24,8 +25,8 @@ def _conditions(filters: dict) -> list:
         conditions.append(AuditEntry.at < filters["end"])
     if filters.get("detail"):
         # The detail's JSON text contains the words (a refused path, an error code, a field name).
-        pattern = "%" + filters["detail"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(func.lower(cast(AuditEntry.detail, String)).like(pattern.lower(), escape="\\"))
+        conditions.append(func.lower(cast(AuditEntry.detail, String))
+                          .like(containing(filters["detail"].lower()), escape=LIKE_ESCAPE))
     return conditions
 
 

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from telemed.db import end_read_transaction, write_transaction
+from telemed.db import LIKE_ESCAPE, containing, end_read_transaction, write_transaction
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import District, Facility, User
@@ -67,8 +67,9 @@ def list_users(filters: dict) -> tuple[list[User], int]:
         if filters.get(key) is not None:
             conditions.append(getattr(User, key) == filters[key])
     if filters.get("q"):
-        pattern = f"%{filters['q'].lower()}%"
-        conditions.append(or_(func.lower(User.full_name).like(pattern), User.username.like(pattern)))
+        pattern = containing(filters["q"].lower())
+        conditions.append(or_(func.lower(User.full_name).like(pattern, escape=LIKE_ESCAPE),
+                              User.username.like(pattern, escape=LIKE_ESCAPE)))
     total = db.session.scalar(select(func.count()).select_from(User).where(*conditions))
     users = db.session.scalars(select(User).where(*conditions).order_by(User.full_name, User.id)
                                .limit(filters.get("limit", 50)).offset(filters.get("offset", 0))).all()

@@ -135,3 +135,10 @@ def test_facilities_are_listed_a_page_at_a_time(login, district):
     assert (second["total"], [f["name"] for f in second["items"]]) == (3, ["Post B"])
     assert admin.get("/facilities?limit=501").status_code == 422
     assert login(district.feldsher_a).get("/facilities?limit=1").get_json()["total"] == 3  # read: logged in
+
+
+def test_a_staff_search_reads_percent_and_underscore_as_letters(login, district):
+    admin = login(district.admin)
+    assert [u["username"] for u in admin.get("/users?q=doctor_").get_json()["items"]] == ["doctor_g", "doctor_h"]
+    assert admin.get("/users?q=doctor%25").get_json()["total"] == 0   # "doctor%" is nobody's name
+    assert admin.get("/users?q=_").get_json()["total"] == 5           # every username with an underscore
