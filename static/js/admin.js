@@ -54,7 +54,7 @@
     const bySpecialty = {};
     for (const d of available) for (const s of d.specialties) bySpecialty[s] = (bySpecialty[s] || 0) + 1;
     figure("by-specialty", Object.entries(bySpecialty).map(([s, n]) => `${t.label("specialty", s)} ${n}`).join(" · ")
-      || t.msg("no_doctor_online"));
+      || t.msg("nobody_available"));
     document.getElementById("duty-counts").textContent = ["available", "away", "offline"]
       .map((s) => `${t.label("presence", s)}: ${count(s)}`).join(" · ");
     // Who can take a request now, then who is away; the offline are only counted.

@@ -147,6 +147,7 @@ ADMIN_MESSAGES = {
     "duration_min": _l("{m} min"),
     "duration_h_min": _l("{h} h {m} min"),
     "none_escalated": _l("No request has waited past its limit."),
+    "nobody_available": _l("Nobody can take a request right now."),
     "emergencies_in_time": _l("Emergencies taken within {minutes} min: {n} of {total}"),
     "no_emergency_taken": _l("No emergency taken in this time."),
     # The reports page.

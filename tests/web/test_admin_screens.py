@@ -37,6 +37,13 @@ def test_paging_through_the_districts_staff(open_as, demo_district, live_server)
 
 
 def test_the_overview_says_what_the_api_says(open_as, demo_district, live_server):
+    from tests.helpers import consultation_body
+
+    # Today's traffic: an emergency taken, and a routine request still waiting.
+    post, doctor = live_server.session("feldsher1", "demo-feldsher"), live_server.session("doctor1", "demo-doctor")
+    taken = post.post("/consultations", json=consultation_body(priority="emergency")).json()
+    doctor.post(f"/consultations/{taken['id']}/accept")
+    post.post("/consultations", json=consultation_body(priority="routine"))
     admin = open_as("admin", password="demo-admin")
     wait_until(admin, "document.querySelector('[data-figure=bls-gaps]').textContent !== '—'")
     figure = lambda name: admin.inner_text(f"[data-figure={name}]")  # noqa: E731
@@ -47,7 +54,10 @@ def test_the_overview_says_what_the_api_says(open_as, demo_district, live_server
     assert figure("available") == f"{available} / {len(duty)}"
     coverage = api(admin, "/reports/coverage")
     assert figure("bls-gaps") == str(sum("BLS" in f["gap_types"] for f in coverage["facilities"]))
-    assert int(figure("day-total")) >= 0
+    assert figure("waiting") == "1"
+    assert figure("day-total") == "2"
+    threshold_s = api(admin, "/reports/consultations")["time_to_accept"]["emergency"]["threshold_s"]
+    assert figure("emergencies") == f"Emergencies taken within {round(threshold_s / 60)} min: 1 of 1"
     assert admin.locator("#ov-bls").get_attribute("href").endswith("/admin/coverage")
     # Doctors on duty: counted by presence, those who can take a request first.
     counts = admin.inner_text("#duty-counts")
