@@ -86,14 +86,18 @@ def on_connect(auth=None):
     """Refuse anonymous connections; join the user's rooms; send a full snapshot."""
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthenticated")
-    specialties = qualified_specialties(current_user) if current_user.role == "doctor" else []
-    for room in rooms_for(current_user, specialties):
+    user = current_user._get_current_object()
+    specialties = qualified_specialties(user) if user.role == "doctor" else []
+    for room in rooms_for(user, specialties):
         join_room(room)
     session[LOCALE_KEY] = str(get_locale())  # this connection's own copy of the session
     login_id = current_login_id()
     if login_id:
         join_room(login_room(login_id))
-    chosen_status = presence.connected(current_user, request.sid, login_id)
+    # Out of the session before the presence commit, which would otherwise expire it and cost a
+    # reload for the snapshot; its columns are all the snapshot reads (this context ends with it).
+    db.session.expunge(user)
+    chosen_status = presence.connected(user, request.sid, login_id)
     _send_snapshot(specialties, chosen_status)
 
 

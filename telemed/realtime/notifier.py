@@ -1,10 +1,11 @@
 """The one place that emits Socket.IO events: it subscribes to committed domain events.
 
 `handle` receives all the events of one committed transaction at once. Every consultation they name
-is loaded in one statement, its payload is built once whatever the number of recipients, and the
-waiting queue is read once for the whole batch; queue places then go out as small, coalesced
-`queue:positions` events to the facilities whose numbers changed (realtime/positions.py). Nothing
-here grows with the length of the queue except that one read of its places.
+is loaded in one statement and its payload is built once whatever the number of recipients; a
+waiting one's place is counted in SQL, or the whole queue read once when a batch has several.
+Queue places then go out as small, coalesced `queue:positions` events to the facilities whose
+numbers changed (realtime/positions.py). Nothing here reads more than one row per waiting request,
+and that only for a batch.
 """
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ class Notifier:
                 select(Consultation).where(Consultation.id.in_(ids))
                 .execution_options(populate_existing=True)
             ).unique())
+            queue.expect([published[i] for i in ids if i in published])
             outgoing = []
             for change in part:
                 consultation = published.get(change.consultation_id)

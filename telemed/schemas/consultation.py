@@ -311,7 +311,7 @@ class ConsultationSchema(Schema):
         }
 
     def _queue_position(self, consultation):
-        return self.queue.positions.get(consultation.id) if self.queue else None
+        return self.queue.position(consultation) if self.queue else None
 
     def _estimated_wait_s(self, consultation):
         return self.queue.estimated_wait_s(consultation) if self.queue else None

@@ -129,10 +129,11 @@ def current_holdings(user_id: int, day: date | None = None) -> list[dict]:
 
 def qualified_specialties(doctor: User, day: date | None = None) -> list[str]:
     """The doctor's specialties they may take now: those whose required type they hold validly."""
+    specialties = list(doctor.specialties or [])
     requirements = db.session.execute(select(SpecialtyRequirement.specialty,
                                              SpecialtyRequirement.type_id)).all()
-    if not requirements:
-        return list(doctor.specialties or [])
+    if not {specialty for specialty, _type_id in requirements} & set(specialties):
+        return specialties  # nothing they hold asks for a certificate: no need to read theirs
     day = day or district_today()
     held = set(db.session.scalars(
         select(Certification.type_id).where(
@@ -143,7 +144,7 @@ def qualified_specialties(doctor: User, day: date | None = None) -> list[str]:
     required: dict[str, set[int]] = {}
     for specialty, type_id in requirements:
         required.setdefault(specialty, set()).add(type_id)
-    return [s for s in doctor.specialties or [] if required.get(s, set()) <= held]
+    return [s for s in specialties if required.get(s, set()) <= held]
 
 
 # ---------------------------------------------------------------------------- writing

@@ -11,7 +11,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from telemed.db import utcnow, write_transaction
@@ -25,6 +25,12 @@ TOUCH_EVERY = timedelta(seconds=60)
 # Changes to an account after which its logins must start again (they change what it may see).
 ENDING_CHANGES = {"active": "deactivated", "password": "password_reset", "role": "role_changed",
                   "facility_id": "facility_changed"}
+# Read on every request and socket event: built once, so a request pays only for running it.
+_OPEN_LOGIN_USER = (
+    select(User, Login.created_at, Login.seen_at).join(Login, Login.user_id == User.id)
+    .where(Login.id == bindparam("login_id"), User.id == bindparam("user_id"),
+           Login.ended_at.is_(None), User.active)
+)
 
 
 def begin(session: Session, user: User, ip: str | None) -> str:
@@ -40,10 +46,7 @@ def user_of(login_id: str | None, user_id: int) -> User | None:
     """The active user of a login that is still open; None (and the login ended) otherwise."""
     if not login_id:
         return None
-    row = db.session.execute(
-        select(User, Login.created_at, Login.seen_at).join(Login, Login.user_id == User.id)
-        .where(Login.id == login_id, User.id == user_id, Login.ended_at.is_(None), User.active)
-    ).one_or_none()
+    row = db.session.execute(_OPEN_LOGIN_USER, {"login_id": login_id, "user_id": user_id}).one_or_none()
     if row is None:
         return None
     user, created_at, seen_at = row

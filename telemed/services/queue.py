@@ -1,10 +1,12 @@
 """The waiting queue as posts see it: places, doctors available and expected waits.
 
-Places are read in one statement (a few small columns per waiting request, whatever the queue's
-length). The inputs of the wait estimate change slowly, so they are cached per process for a few
-seconds instead of being recomputed for every payload: the recent median time to accept per
-priority (from an index on `effective_priority, accepted_at`) and how many available doctors hold
-each specialty (one row per available doctor, never ORM objects).
+One request's place is counted in SQL (one COUNT over the waiting ones ahead of it); when many
+places are needed (a snapshot, a sweep, `queue:positions`) the whole queue is read in one
+statement, a few small columns per waiting request. The inputs of the wait estimate change slowly,
+so they are cached per process for a few seconds instead of being recomputed for every payload:
+the recent median time to accept per priority (from an index on `effective_priority,
+accepted_at`) and how many available doctors hold each specialty (one row per available doctor,
+never ORM objects).
 """
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import math
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from flask import g, has_app_context
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, func, or_, select
 
 from telemed.db import commits_so_far, utcnow
 from telemed.extensions import db
@@ -43,6 +46,7 @@ class WaitingRow:
     effective_priority: str
     specialty: str
     escalation_level: int
+    status: str = "waiting"
 
 
 class _Cached:
@@ -115,6 +119,21 @@ def forget_cached() -> None:
     _availability.invalidate()
 
 
+def places_ahead(consultation) -> int:
+    """How many waiting requests come before this one, in one COUNT: for a single payload, far
+    cheaper than reading the whole queue into Python (the queue's order, DESIGN.md, Routing)."""
+    higher = PRIORITIES[:PRIORITIES.index(consultation.effective_priority)]
+    earlier = or_(Consultation.created_at < consultation.created_at,
+                  and_(Consultation.created_at == consultation.created_at,
+                       Consultation.id < consultation.id))
+    return db.session.scalar(
+        select(func.count()).select_from(Consultation).where(
+            Consultation.status == "waiting",
+            or_(Consultation.effective_priority.in_(higher),
+                and_(Consultation.effective_priority == consultation.effective_priority, earlier)))
+    )
+
+
 def waiting_rows() -> list[WaitingRow]:
     """The whole waiting queue in order, as small rows (one statement)."""
     return [WaitingRow(*row) for row in db.session.execute(
@@ -124,40 +143,70 @@ def waiting_rows() -> list[WaitingRow]:
     )]
 
 
-@dataclass
 class QueueState:
-    """The queue as it stands: places read now, estimate inputs from the short-lived caches."""
+    """The queue as it stands. Each part is read the first time a payload needs it: a change that
+    touches no waiting request (a claim, a close, a doctor's snapshot with an empty queue) reads
+    neither the queue's places nor the inputs of the wait estimate."""
 
-    rows: list[WaitingRow]
-    positions: dict
-    median_accept_s: dict
-    available: dict
-    # Payloads already shaped from this state (services/representation.py): one committed state,
-    # so a consultation's payload is built once however many times it is sent or answered.
-    shaped: dict = field(default_factory=dict, repr=False, compare=False)
+    def __init__(self):
+        # Payloads already shaped from this state (services/representation.py): one committed
+        # state, so a consultation's payload is built once however many times it is sent.
+        self.shaped: dict = {}
+        self._counted: dict = {}  # places counted one at a time, before the whole queue was read
 
     @classmethod
     def now(cls) -> "QueueState":
-        """The queue as of the last commit: read once, then shared within one request or event
-        (the notifier, the positions and the view's answer) until this session commits again."""
+        """The queue as of the last commit: shared within one request or event (the notifier, the
+        positions and the view's answer) until this session commits again."""
         marker = commits_so_far(db.session)
         memo = g.get(_MEMO) if has_app_context() else None
         if memo is not None and memo[0] == marker:
             return memo[1]
-        state = cls._read()
+        state = cls()
         if has_app_context():
             setattr(g, _MEMO, (marker, state))
         return state
 
-    @classmethod
-    def _read(cls) -> "QueueState":
-        rows = waiting_rows()
-        return cls(rows=rows, positions={row.id: place for place, row in enumerate(rows, start=1)},
-                   median_accept_s=_medians.get(), available=_availability.get())
+    @cached_property
+    def rows(self) -> list[WaitingRow]:
+        """The waiting queue in order (one statement, on first use)."""
+        return waiting_rows()
+
+    @cached_property
+    def positions(self) -> dict:
+        """Each waiting request's place, from 1."""
+        return {row.id: place for place, row in enumerate(self.rows, start=1)}
+
+    @cached_property
+    def median_accept_s(self) -> dict:
+        """The recent median time to accept, per priority (cached per process)."""
+        return _medians.get()
+
+    @cached_property
+    def available(self) -> dict:
+        """Available doctors per specialty, `*` for all (cached per process)."""
+        return _availability.get()
+
+    def expect(self, items) -> None:
+        """Places of several of these will be asked for: read the whole queue once rather than
+        count each one's place."""
+        if sum(item.status == "waiting" for item in items) > 1:
+            self.positions  # noqa: B018  (reads and keeps them)
+
+    def position(self, item) -> int | None:
+        """A request's place in the waiting queue; None, without reading the queue, when it is
+        not waiting. A single place is counted in SQL unless the whole queue was read."""
+        if item.status != "waiting":
+            return None
+        if "positions" in self.__dict__:
+            return self.positions.get(item.id)
+        if item.id not in self._counted:
+            self._counted[item.id] = places_ahead(item) + 1
+        return self._counted[item.id]
 
     def doctors_available(self, item) -> int | None:
         """Available doctors eligible for a waiting request (a Consultation or a WaitingRow)."""
-        if item.id not in self.positions:
+        if self.position(item) is None:
             return None
         if item.specialty == "general" or item.escalation_level > 0:
             return self.available.get("*", 0)
@@ -165,9 +214,9 @@ class QueueState:
 
     def estimated_wait_s(self, item) -> int | None:
         """Recent median time-to-accept for its priority, times the rounds of doctors ahead of it."""
-        position = self.positions.get(item.id)
+        position = self.position(item)
         doctors = self.doctors_available(item)
-        median = self.median_accept_s.get(item.effective_priority)
+        median = self.median_accept_s.get(item.effective_priority) if doctors else None
         if position is None or not doctors or median is None:
             return None
         return int(median * math.ceil(position / doctors))

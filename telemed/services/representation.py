@@ -28,6 +28,7 @@ def consultation_payload(consultation: Consultation, queue: QueueState | None = 
 def consultation_list_payload(consultations, queue: QueueState | None = None) -> list[dict]:
     """Several consultations, with the queue read once."""
     queue = queue or QueueState.now()
+    queue.expect(consultations)
     return [consultation_payload(c, queue) for c in consultations]
 
 

@@ -59,6 +59,9 @@ def test_statements_and_emits_per_change_do_not_grow_with_the_queue(
 
     monkeypatch.setattr(queue._medians, "_ttl_s", 600)
     monkeypatch.setattr(queue._availability, "_ttl_s", 600)
+    with app.app_context():  # read once here: nothing before the first creation has needed them
+        queue._medians.get()
+        queue._availability.get()
     empty = _create_and_claim_cost(app, post, doctor, monkeypatch)
     others = add_facilities(app, district, 30)
     add_waiting_requests(app, district.feldsher_b, others, LONG_QUEUE)
@@ -71,6 +74,56 @@ def test_statements_and_emits_per_change_do_not_grow_with_the_queue(
     assert claimed_sql <= 12, claimed_sql
     assert created_emits == ["consultation:update", "queue:positions", "queue:upsert"]
     assert claimed_emits == ["consultation:update", "queue:remove"]  # nobody behind it moved
+
+
+def test_a_creation_counts_its_place_without_reading_the_whole_queue(
+        app, district, live_world, monkeypatch):
+    from telemed.realtime.notifier import notifier
+    from telemed.services import queue
+
+    post, _doctor, _sockets = live_world
+    add_waiting_requests(app, district.feldsher_b, add_facilities(app, district, 30), LONG_QUEUE)
+    whole_reads = []
+    read_whole = queue.waiting_rows
+    monkeypatch.setattr(queue, "waiting_rows", lambda: whole_reads.append(1) or read_whole())
+    # queue:positions (sent at once in tests, once a second in a server) does read it: not here.
+    monkeypatch.setattr(notifier.positions, "queue_changed", lambda: None)
+    created = post.post("/consultations", json=consultation_body(priority="emergency", vitals={}))
+    assert created.status_code == 201
+    assert created.get_json()["queue_position"] == 1  # ahead of the 300 routine ones
+    assert whole_reads == []
+
+
+def _doctor_connect_statements(app, doctor) -> tuple[int, int]:
+    """(statements, waiting requests in the snapshot) of one doctor's connection."""
+    with counting_statements(app) as connected:
+        sock = socketio.test_client(app, flask_test_client=doctor.http)
+    snapshot, = [e["args"][0] for e in sock.get_received() if e["name"] == "queue:snapshot"]
+    sock.disconnect()
+    return connected[0], len(snapshot["waiting"])
+
+
+def test_a_doctor_connecting_costs_the_same_statements_whatever_the_queue(
+        app, login, district, monkeypatch):
+    from telemed.services import queue
+
+    monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # no refresh of the estimate's inputs mid-way
+    monkeypatch.setattr(queue._availability, "_ttl_s", 600)
+    doctor = login(district.doctor)
+    _doctor_connect_statements(app, doctor)  # the first connection ever also makes the presence row
+    empty, none_waiting = _doctor_connect_statements(app, doctor)
+    add_waiting_requests(app, district.feldsher_b, add_facilities(app, district, 30), LONG_QUEUE)
+    with app.app_context():  # the estimate's inputs, read once (the queue's places are read anew)
+        queue._medians.get()
+        queue._availability.get()
+    long, all_waiting = _doctor_connect_statements(app, doctor)
+    assert (none_waiting, all_waiting) == (0, LONG_QUEUE)
+    assert long == empty + 1  # the places of the waiting ones, in one statement
+    # The login and its user; the required certificates (a general doctor's own are not read);
+    # the connection and presence written (BEGIN IMMEDIATE, INSERT, UPDATE ... RETURNING); the
+    # queue's places for the posts (sent at once in tests, coalesced in a server); the snapshot's
+    # waiting and active requests, the user not read again after the presence commit.
+    assert empty <= 10, empty
 
 
 def test_queue_positions_reach_only_the_facilities_whose_numbers_changed(

@@ -247,3 +247,25 @@ def test_queue_position_and_estimated_wait(app, login, district):
                                      "estimated_wait_s": 180, "doctors_available": 1}]}]
     post_sock.disconnect()
     doctor_sock.disconnect()
+
+
+def test_a_place_counted_alone_is_the_place_in_the_whole_queue(app, district):
+    from telemed.models import Consultation
+
+    posts = [district.post_a, district.post_b]
+    for priority, count in (("routine", 4), ("emergency", 2), ("urgent", 3), ("routine", 2)):
+        add_waiting_requests(app, district.feldsher_b, posts, count, priority=priority, age_s=300)
+    with app.app_context():
+        # Two requests of one priority made in the same instant: the id decides between them.
+        tied = db.session.scalars(sa.select(Consultation).where(Consultation.effective_priority == "urgent")
+                                  .limit(2)).all()
+        tied[1].created_at = tied[0].created_at
+        db.session.commit()
+        whole = queue.QueueState()
+        expected = whole.positions
+        assert sorted(expected.values()) == list(range(1, 12))
+        for consultation in db.session.scalars(sa.select(Consultation)):
+            alone = queue.QueueState()
+            assert alone.position(consultation) == expected[consultation.id]
+            assert "positions" not in vars(alone)  # counted, the queue never read whole
+        db.session.remove()
