@@ -8,6 +8,7 @@ from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
 from telemed.errorhandlers import guard_request_bodies, register_error_handlers
 from telemed.extensions import babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman
+from telemed.realtime.manager import client_manager
 from telemed.web.assets import (
     ASSETS_KEY,
     AssetStore,
@@ -82,7 +83,8 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     socketio.init_app(
         app,
         async_mode=settings.async_mode,
-        message_queue=settings.message_queue,
+        # python-socketio's manager with each connection's rooms indexed (realtime/manager.py).
+        client_manager=client_manager(settings.message_queue),
         cors_allowed_origins=settings.allowed_origins or None,
         manage_session=True,
         # A connection's events run one after another in the green thread reading it, not one new
