@@ -74,7 +74,7 @@ def serve(host: str, port: int) -> None:
 
 def _build_icd10_index(app) -> None:
     """The ICD-10 index, built while the server starts (off the loop) rather than in a doctor's
-    first search, which it made wait about two seconds."""
+    first search."""
     from time import monotonic
 
     from telemed.concurrency import run_blocking

