@@ -234,7 +234,7 @@ def test_dashboard_answers_which_posts_lack_bls_and_who_lapses_next(open_as, dem
         admin.screenshot(path=os.path.join(os.environ["TELEMED_SCREENSHOTS"], "coverage.png"), full_page=True)
 
 
-def test_roster_import_preview_then_import(open_as, district, tmp_path):
+def test_roster_import_preview_then_import(open_as, live_server, district, tmp_path):
     admin = open_as("admin_z")
     admin.goto(admin.url.replace("/admin", "/admin/import"))
     roster = tmp_path / "roster.csv"
@@ -249,8 +249,12 @@ def test_roster_import_preview_then_import(open_as, district, tmp_path):
     admin.click("#preview")
     admin.wait_for_selector("#do-import:not([disabled])")
     admin.click("#do-import")
-    wait_until(admin, "document.getElementById('import-summary').textContent.includes('create 1')")
-    wait_until(admin, "document.getElementById('do-import').disabled")
+    # The button is disabled at the click and "create 1" was already the preview's: wait for the
+    # import's own answer, so the test never ends while the server is still writing.
+    wait_until(admin, "document.getElementById('import-summary').textContent.includes(telemed.msg('imported'))")
+    assert admin.is_disabled("#do-import")
+    held = live_server.session("admin_z").get("/certifications", params={"user_id": district.feldsher_a.id}).json()
+    assert [(c["type"], c["issued_on"]) for c in held["items"]] == [("BLS", "2025-03-01")]
 
 
 def test_printable_summary_fits_one_page(open_as, live_server):
