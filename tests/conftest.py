@@ -87,16 +87,18 @@ def app(settings):
 
 
 def _empty_every_table(engine, metadata, attempts: int = 5) -> None:
-    """Delete every row, children first. A live server of the module may be sweeping the same
-    tables at that moment; PostgreSQL then breaks the deadlock by failing one side: retry."""
+    """Delete every row, children first. A live server of the module may be writing the same
+    tables at that moment (its sweep, a closing page's presence): PostgreSQL then breaks a deadlock
+    by failing one side, or a child row lands after its table was emptied: retry."""
     for attempt in range(attempts):
         try:
             with engine.begin() as connection:
                 for table in reversed(metadata.sorted_tables):
                     connection.execute(table.delete())
             return
-        except sa.exc.OperationalError as exc:
-            if "deadlock" not in str(exc).lower() or attempt == attempts - 1:
+        except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
+            concurrent = isinstance(exc, sa.exc.IntegrityError) or "deadlock" in str(exc).lower()
+            if not concurrent or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
 
