@@ -88,16 +88,14 @@ def list_consultations(user: User, filters: dict) -> Page:
 
 def doctor_queue(doctor: User, qualified: list[str] | None = None
                  ) -> tuple[list[Consultation], list[Consultation]]:
-    """The waiting consultations offered to this doctor (queue order) and their active ones."""
-    doctor_id = doctor.id
-    waiting = db.session.scalars(
-        select(Consultation).where(waiting_offered_to(doctor, qualified)).order_by(*QUEUE_ORDER)
+    """The waiting consultations offered to this doctor (queue order) and their active ones
+    (oldest claim first), read in one statement: every connect and resync of a doctor runs it."""
+    held = (Consultation.doctor_id == doctor.id) & (Consultation.status == "active")
+    rows = db.session.scalars(
+        select(Consultation).where(waiting_offered_to(doctor, qualified) | held).order_by(*QUEUE_ORDER)
     ).all()
-    active = db.session.scalars(
-        select(Consultation)
-        .where(Consultation.doctor_id == doctor_id, Consultation.status == "active")
-        .order_by(Consultation.accepted_at)
-    ).all()
+    waiting = [c for c in rows if c.status == "waiting"]
+    active = sorted((c for c in rows if c.status == "active"), key=lambda c: c.accepted_at)
     return waiting, active
 
 

@@ -212,6 +212,26 @@ def test_a_doctor_back_within_grace_keeps_the_consultation(app, login, district,
     again.disconnect()
 
 
+def test_a_doctors_snapshot_has_their_active_ones_by_claim_and_the_offered_queue_in_order(
+        app, login, district):
+    from telemed.services.snapshots import queue_snapshot
+
+    feldsher, doctor, other = login(district.feldsher_a), login(district.doctor), login(district.doctor2)
+    first, second, theirs, routine, emergency = (
+        feldsher.post("/consultations", json=consultation_body(priority=p)).get_json()["id"]
+        for p in ("routine", "routine", "routine", "routine", "emergency"))
+    for client, consultation_id in ((doctor, second), (doctor, first), (other, theirs)):
+        assert client.post(f"/consultations/{consultation_id}/accept").status_code == 200
+    backdate(app, second, 60, column="accepted_at")  # claimed first, though created after
+    with app.app_context():
+        from telemed.models import User
+
+        snapshot = queue_snapshot(db.session.get(User, district.doctor.id))
+        db.session.remove()
+    assert [c["id"] for c in snapshot["active"]] == [second, first]  # another doctor's not shown
+    assert [c["id"] for c in snapshot["waiting"]] == [emergency, routine]
+
+
 def test_queue_position_and_estimated_wait(app, login, district):
     from telemed.db import utcnow
     from telemed.models import Consultation
