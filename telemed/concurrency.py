@@ -10,7 +10,9 @@ setting (TELEMED_ASYNC_MODE).
 """
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import sys
 import threading
 from typing import Callable, TypeVar
@@ -62,8 +64,24 @@ def server_options(async_mode: str, max_connections: int, read_timeout_s: int,
                 self.close_connection = 1
                 return False
 
+    _deepen_listen_backlog(eventlet, max_connections)
     # At most this many connections at once (eventlet's default, 1,024, is fewer than one
     # district's doctors and posts); a client that sends nothing for read_timeout_s is dropped.
     # Socket.IO pings every 10 s, so live websockets always have traffic well within it.
     return {"max_size": max_connections, "socket_timeout": read_timeout_s,
             "protocol": DeadlineProtocol}
+
+
+def _deepen_listen_backlog(eventlet, backlog: int) -> None:
+    """socketio.run opens its socket with `eventlet.listen` and eventlet's default backlog of 50
+    handshakes not yet accepted. When a district's phones reconnect at once (a restart, a cell
+    tower back up) the kernel drops every SYN beyond it, and each of those clients waits for TCP to
+    retry after 1, 3, 7 s. The socket it opens gets a backlog as deep as the connection limit (the
+    kernel caps it at net.core.somaxconn; docs/deploy.md)."""
+    listen = getattr(eventlet.listen, "__wrapped__", eventlet.listen)
+
+    @functools.wraps(listen)
+    def deep_listen(address, family=socket.AF_INET, backlog=backlog, **kwargs):
+        return listen(address, family, backlog=backlog, **kwargs)
+
+    eventlet.listen = deep_listen

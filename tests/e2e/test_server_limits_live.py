@@ -1,4 +1,6 @@
 """The served process protects itself: slow clients are dropped, blocking work leaves the loop."""
+import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -52,6 +54,35 @@ def test_a_slowloris_connection_is_closed_after_the_read_timeout(strict_server):
     idle = socket.create_connection((host, port))
     assert _closed_by_server(idle, READ_TIMEOUT_S * 5)
     idle.close()
+
+
+def test_a_burst_of_connections_waits_in_the_kernel_while_the_server_is_busy(strict_server):
+    """Phones reconnecting all at once are queued until the server accepts them, not dropped to
+    wait for TCP's retry (eventlet's own backlog of 50 took only the first 51 here)."""
+    burst = 300
+    strict_server.process.send_signal(signal.SIGSTOP)  # busy: nothing is accepted meanwhile
+    pending = []
+    try:
+        for _ in range(burst):
+            conn = socket.socket()
+            conn.setblocking(False)
+            conn.connect_ex(("127.0.0.1", strict_server.port))
+            pending.append(conn)
+        waiting = selectors.DefaultSelector()
+        for conn in pending:
+            waiting.register(conn, selectors.EVENT_WRITE)
+        handshaken = 0
+        deadline = time.monotonic() + 0.8  # TCP retries a dropped SYN after one second
+        while time.monotonic() < deadline and handshaken < burst:
+            for key, _ in waiting.select(timeout=0.1):
+                waiting.unregister(key.fileobj)
+                handshaken += key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    finally:
+        strict_server.process.send_signal(signal.SIGCONT)
+        for conn in pending:
+            conn.close()
+    assert handshaken == burst
+    assert requests.get(f"{strict_server.url}/healthz", timeout=5).status_code == 200
 
 
 def test_headers_trickled_slower_than_the_deadline_are_cut_off(strict_server):
