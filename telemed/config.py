@@ -55,6 +55,16 @@ def _locales_env() -> tuple[tuple[str, ...], str]:
     return locales, default
 
 
+def _message_queue_env() -> str | None:
+    """TELEMED_MESSAGE_QUEUE: unset for one process, a Redis URL for several (DESIGN.md)."""
+    url = os.environ.get("TELEMED_MESSAGE_QUEUE") or None
+    if url and not url.startswith(("redis://", "rediss://")):
+        # python-socketio would take kombu:// or others, but rooms are indexed for Redis only
+        # (realtime/manager.py), and the deployment DESIGN.md describes is Redis.
+        raise ConfigurationError(f"TELEMED_MESSAGE_QUEUE must be a redis:// or rediss:// URL, got {url!r}")
+    return url
+
+
 def _secret_key(instance_path: Path) -> str:
     """The configured secret key, or one generated once into the instance folder."""
     configured = os.environ.get("TELEMED_SECRET_KEY")
@@ -127,7 +137,7 @@ class Settings:
             instance_path=instance_path,
             database_url=normalise_database_url(database_url),
             secret_key=secret_key,
-            message_queue=os.environ.get("TELEMED_MESSAGE_QUEUE") or None,
+            message_queue=_message_queue_env(),
             async_mode=os.environ.get("TELEMED_ASYNC_MODE", "eventlet"),
             escalation_emergency_s=_int_env("TELEMED_ESCALATION_EMERGENCY_S", 60),
             escalation_urgent_s=_int_env("TELEMED_ESCALATION_URGENT_S", 600),

@@ -30,3 +30,16 @@ def test_the_default_follows_the_offered_languages(tmp_path, monkeypatch):
     monkeypatch.delenv("TELEMED_DEFAULT_LOCALE", raising=False)
     assert Settings.from_env(instance_path=tmp_path, database_url="sqlite://",
                              secret_key="k").default_locale == "kk"
+
+
+@pytest.mark.parametrize("url", ["kombu:amqp://guest@localhost//", "zmq+tcp://127.0.0.1:5555", "localhost:6379"])
+def test_a_message_queue_other_than_redis_stops_the_start(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("TELEMED_MESSAGE_QUEUE", url)
+    with pytest.raises(ConfigurationError, match="TELEMED_MESSAGE_QUEUE must be a redis"):
+        Settings.from_env(instance_path=tmp_path, database_url="sqlite://", secret_key="k")
+
+
+def test_a_redis_message_queue_is_taken(tmp_path, monkeypatch):
+    monkeypatch.setenv("TELEMED_MESSAGE_QUEUE", "rediss://:secret@redis.internal:6380/2")
+    assert Settings.from_env(instance_path=tmp_path, database_url="sqlite://",
+                             secret_key="k").message_queue == "rediss://:secret@redis.internal:6380/2"

@@ -62,9 +62,8 @@ class RedisManager(IndexedRooms, socketio.RedisManager):
 
 
 def client_manager(message_queue: str | None, channel: str = "flask-socketio"):
-    """The manager for these settings: Redis when a message queue is configured, else in memory."""
+    """The manager for these settings: Redis when a message queue is configured (the settings
+    accept only a Redis URL), else in memory."""
     if not message_queue:
         return Manager()
-    if not message_queue.startswith(("redis://", "rediss://")):
-        raise ValueError("TELEMED_MESSAGE_QUEUE must be a redis:// or rediss:// URL")
     return RedisManager(message_queue, channel=channel)
