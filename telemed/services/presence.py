@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
@@ -78,11 +78,11 @@ def connected(user: User, sid: str, login_id: str | None) -> str | None:
     status they chose (what their page shows)."""
     user_id, is_doctor, now = user.id, user.role == "doctor", utcnow()
     with write_transaction(db.session) as session:
-        session.add(PresenceConnection(sid=sid, user_id=user_id, login_id=login_id,
-                                       server_id=SERVER_ID, connected_at=now, seen_at=now))
+        session.execute(insert(PresenceConnection).values(
+            sid=sid, user_id=user_id, login_id=login_id, server_id=SERVER_ID, connected_at=now,
+            seen_at=now))
         if not is_doctor:
             return None
-        session.flush()
         # The usual case in one statement: an offline doctor comes back as they chose to be.
         came_back = session.execute(
             update(Presence).where(Presence.user_id == user_id, Presence.status == "offline")
@@ -98,15 +98,33 @@ def connected(user: User, sid: str, login_id: str | None) -> str | None:
 
 
 def disconnected(sid: str) -> None:
-    """A connection closed, however it closed (the client left, the server cut it, a logout)."""
+    """A connection closed, however it closed (the client left, the server cut it, a logout).
+
+    Two statements whoever it was (a tower going down drops thousands at once): the connection's
+    row goes, and a doctor left without another connection turns offline; anyone else has no
+    presence row, so the second matches nothing."""
     with write_transaction(db.session) as session:
-        user_id = session.scalar(select(PresenceConnection.user_id)
-                                 .where(PresenceConnection.sid == sid))
-        if user_id is None:
-            return
-        session.execute(delete(PresenceConnection).where(PresenceConnection.sid == sid))
-        if session.scalar(select(User.role).where(User.id == user_id)) == "doctor":
-            _recompute_and_record(session, user_id)
+        user_id = session.scalar(
+            delete(PresenceConnection).where(PresenceConnection.sid == sid)
+            .returning(PresenceConnection.user_id).execution_options(synchronize_session=False))
+        if user_id is not None:
+            _turn_offline_when_unconnected(session, utcnow(), Presence.user_id == user_id)
+
+
+def _turn_offline_when_unconnected(session, now, *conditions) -> list[int]:
+    """Doctors (among those matching the conditions) shown online with no connection left turn
+    offline, set-based, and everyone is told; their ids."""
+    gone = session.scalars(
+        update(Presence)
+        .where(Presence.status != "offline",
+               ~exists().where(PresenceConnection.user_id == Presence.user_id), *conditions)
+        .values(status="offline", offline_since=now, updated_at=now)
+        .returning(Presence.user_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for user_id in gone:
+        events.record(session, PresenceChanged(user_id, "offline"))
+    return gone
 
 
 def login_connections(session, login_id: str) -> tuple[str, ...]:
@@ -127,17 +145,7 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
                         .where(PresenceConnection.server_id == SERVER_ID).values(seen_at=now))
         session.execute(delete(PresenceConnection).where(
             PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)))
-        gone = session.scalars(
-            update(Presence)
-            .where(Presence.status != "offline",
-                   ~exists().where(PresenceConnection.user_id == Presence.user_id))
-            .values(status="offline", offline_since=now, updated_at=now)
-            .returning(Presence.user_id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        for user_id in gone:
-            events.record(session, PresenceChanged(user_id, "offline"))
-        return sorted(gone)
+        return sorted(_turn_offline_when_unconnected(session, now))
 
 
 def status_of(user_id: int) -> str:

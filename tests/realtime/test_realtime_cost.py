@@ -260,3 +260,39 @@ def test_a_connection_that_keeps_flooding_after_refusals_is_cut_off(app, login, 
     assert len(answers) <= 11
     assert neighbour.emit("queue:sync", {}, callback=True) == {"ok": True}
     neighbour.disconnect()
+
+
+def test_a_closed_connection_costs_a_few_statements_whoever_it_was(app, login, district, monkeypatch):
+    """Disconnects come in storms (a tower going down): each is its row deleted and, for a doctor's
+    last tab, one conditional UPDATE; the doctor stays available while another tab is open."""
+    from telemed.extensions import db
+    from telemed.services import presence
+
+    post, doctor, admin = login(district.feldsher_a), login(district.doctor), login(district.admin)
+    watcher = socketio.test_client(app, flask_test_client=admin.http)
+    post_sock = socketio.test_client(app, flask_test_client=post.http)
+    tabs = [socketio.test_client(app, flask_test_client=doctor.http) for _ in range(2)]
+    watcher.get_received()
+
+    def close(sock):
+        with counting_statements(app) as statements, counting_emits(monkeypatch) as emitted:
+            sock.disconnect()
+        return statements[0], [(event, rooms) for event, rooms in emitted if event == "presence:update"]
+
+    def seen_as():
+        with app.app_context():
+            status = presence.status_of(district.doctor.id)
+            db.session.remove()
+        return status
+
+    post_cost, post_told = close(post_sock)
+    first_cost, first_told = close(tabs[0])
+    assert seen_as() == "available" and post_told == first_told == []
+    last_cost, last_told = close(tabs[1])
+    assert seen_as() == "offline" and len(last_told) == 1
+    assert {"user_id": district.doctor.id, "status": "offline"} in [
+        e["args"][0] for e in watcher.get_received() if e["name"] == "presence:update"]
+    # BEGIN IMMEDIATE on SQLite, DELETE ... RETURNING, UPDATE ... RETURNING (matching nothing for a
+    # post or a doctor's other tab)
+    assert post_cost <= 3 and first_cost <= 3, (post_cost, first_cost)
+    watcher.disconnect()
