@@ -8,19 +8,22 @@ from tests.helpers import ApiClient, close_body, consultation_body, row_counts
 
 
 def closed_with_follow_up(app, login, district, days_from_now):
+    from telemed.db import district_today
     from telemed.extensions import db
     from telemed.models import Outcome
 
+    with app.app_context():  # "today" is the district's (from 19:00 UTC Almaty is a day ahead)
+        today = district_today()
     feldsher, doctor = login(district.feldsher_a), login(district.doctor)
     c = feldsher.post("/consultations", json=consultation_body()).get_json()
     doctor.post(f"/consultations/{c['id']}/accept")
     doctor.post(f"/consultations/{c['id']}/close", json=close_body(
-        follow_up_on=(date.today() + timedelta(days=max(days_from_now, 0))).isoformat()))
+        follow_up_on=(today + timedelta(days=max(days_from_now, 0))).isoformat()))
     if days_from_now < 0:  # a follow-up that was set in the past is now overdue
         import uuid
         with app.app_context():
             db.session.execute(sa.update(Outcome).where(Outcome.consultation_id == uuid.UUID(c["id"]))
-                               .values(follow_up_on=date.today() + timedelta(days=days_from_now)))
+                               .values(follow_up_on=today + timedelta(days=days_from_now)))
             db.session.commit()
     return c["id"]
 
@@ -62,7 +65,7 @@ def test_print_summary_has_everything_for_the_journal(app, login, district):
 
 
 def test_today_is_the_districts_day_not_the_servers(app, monkeypatch):
-    from datetime import date, datetime, timezone
+    from datetime import datetime, timezone
 
     from telemed import db as clock
 
