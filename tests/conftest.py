@@ -70,6 +70,7 @@ def settings(database_url, tmp_path_factory) -> Settings:
         socket_sync_rate_limit="1000 per 10 seconds",
         message_queue=None,
         positions_interval_s=0,  # queue:positions sent at once, so tests see them synchronously
+        connections_write_interval_s=0,  # and connections written as they open and close
         default_locale="en",  # most tests read English messages; tests/web/test_languages.py the rest
     )
 

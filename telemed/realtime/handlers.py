@@ -13,6 +13,7 @@ from marshmallow import Schema
 from telemed.errors import RateLimited, ServiceError, Unauthenticated
 from telemed.extensions import db, socketio
 from telemed.realtime import limits
+from telemed.realtime.coalesce import Coalesced
 from telemed.realtime.notifier import notifier
 from telemed.realtime.rooms import login_room, rooms_for
 from telemed.schemas.common import validated
@@ -27,6 +28,10 @@ from telemed.services.snapshots import post_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
 
 LOCALE_KEY = "telemed_socket_locale"
+# Connections opened and closed within one interval are written together (services/presence.py).
+connections_written = Coalesced(presence.write_pending_connections,
+                                lambda app: app.config["TELEMED"].connections_write_interval_s,
+                                "writing connections")
 
 
 def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None = None) -> None:
@@ -94,10 +99,12 @@ def on_connect(auth=None):
     login_id = current_login_id()
     if login_id:
         join_room(login_room(login_id))
-    # Out of the session before the presence commit, which would otherwise expire it and cost a
-    # reload for the snapshot; its columns are all the snapshot reads (this context ends with it).
+    # Out of the session before the connections are written (at once in tests), whose commit would
+    # otherwise expire it and cost a reload for the snapshot; its columns are all the snapshot
+    # reads (this context ends with it).
     db.session.expunge(user)
     chosen_status = presence.connected(user, request.sid, login_id)
+    connections_written.soon()
     _send_snapshot(specialties, chosen_status)
 
 
@@ -105,6 +112,7 @@ def on_connect(auth=None):
 def on_disconnect(reason=None):
     """A connection closed, however it closed: forget it; a doctor's presence may turn offline."""
     presence.disconnected(request.sid)
+    connections_written.soon()
 
 
 @action("consultation:accept", ("doctor",), ConsultationIdSchema())

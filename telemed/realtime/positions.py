@@ -10,12 +10,10 @@ estimate that moved).
 from __future__ import annotations
 
 import json
-import threading
-import time
 
-from flask import Flask, current_app
+from flask import Flask
 
-from telemed.extensions import db, socketio
+from telemed.realtime.coalesce import Coalesced
 from telemed.realtime.rooms import facility_room
 from telemed.services.queue import QueueState
 
@@ -63,9 +61,9 @@ class PositionsBroadcaster:
     def __init__(self, emit):
         self._emit = emit
         self._store = None
-        self._lock = threading.Lock()
-        self._scheduled = False
-        self._last_flush = 0.0
+        self._coalesced = Coalesced(self._send_changed,
+                                    lambda app: app.config["TELEMED"].positions_interval_s,
+                                    "queue:positions flush")
 
     def configure(self, app: Flask) -> None:
         """Choose the shared store for this app's settings."""
@@ -74,32 +72,13 @@ class PositionsBroadcaster:
 
     def queue_changed(self) -> None:
         """The waiting queue or the doctors available changed: send positions soon (coalesced)."""
-        interval = current_app.config["TELEMED"].positions_interval_s
-        if interval <= 0:
-            self.flush()
-            return
-        with self._lock:
-            if self._scheduled:
-                return
-            self._scheduled = True
-        delay = max(0.0, self._last_flush + interval - time.monotonic())
-        socketio.start_background_task(self._flush_later, current_app._get_current_object(), delay)
-
-    def _flush_later(self, app: Flask, delay: float) -> None:
-        socketio.sleep(delay)
-        with self._lock:
-            self._scheduled = False
-        with app.app_context():
-            try:
-                self.flush()
-            except Exception:  # the next change or sweep sends them again
-                app.logger.exception("queue:positions flush failed")
-            finally:
-                db.session.remove()
+        self._coalesced.soon()
 
     def flush(self) -> list[int]:
         """Read the queue once; send each facility whose numbers changed. Returns those facilities."""
-        self._last_flush = time.monotonic()
+        return self._coalesced.run()
+
+    def _send_changed(self) -> list[int]:
         current = {str(facility): json.dumps(items, sort_keys=True)
                    for facility, items in QueueState.now().position_items().items()}
         previous = self._store.get_all()

@@ -9,6 +9,7 @@ from telemed.extensions import db, socketio
 def run_forever(app: Flask) -> None:
     """Sweep every TELEMED_SWEEP_INTERVAL_S seconds until the process ends; never dies on an error."""
     from telemed.realtime.notifier import notifier
+    from telemed.services import presence
     from telemed.services.routing import sweep
 
     interval = app.config["TELEMED"].sweep_interval_s
@@ -16,6 +17,8 @@ def run_forever(app: Flask) -> None:
         socketio.sleep(interval)
         with app.app_context():
             try:
+                # Anything a failed write of connections gave back, before the heartbeat counts them.
+                presence.write_pending_connections()
                 sweep()
                 # Heals any place or estimate a post missed (a killed process, a moved median).
                 notifier.positions.flush()

@@ -8,6 +8,7 @@ removes them, so presence survives crashes and works across several server proce
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -15,9 +16,9 @@ from sqlalchemy import delete, exists, func, insert, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
-from telemed.models import Presence, PresenceConnection, User
+from telemed.models import Login, Presence, PresenceConnection, User
 from telemed.services import events
-from telemed.services.events import PresenceChanged
+from telemed.services.events import PresenceChanged, SessionEnded
 from telemed.services.policy import require_role
 
 # Identifies this server process's connections.
@@ -68,47 +69,131 @@ def _change(user: User, change) -> str:
 
 def set_status(user: User, status: str) -> str:
     """The doctor chooses `available` or `away`; returns the status others now see."""
+    write_pending_connections()  # the status follows the connections: this one's may be pending
+
     def choose(session):
         _presence_row(session, user.id).chosen_status = status
     return _change(user, choose)
 
 
+class _PendingConnections:
+    """Connections opened and closed on this process since they were last written.
+
+    A district's phones connect and drop in storms (a restart, a cell tower going down and back):
+    written one transaction each, thousands of them queued on the database's write lock. They are
+    noted here and written together by `write_pending_connections`, soon after (realtime/handlers.py
+    asks for it, coalesced; at once in tests)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._opened: dict[str, dict] = {}
+        self._doctors: set[str] = set()
+        self._closed: set[str] = set()
+
+    def open(self, row: dict, is_doctor: bool) -> None:
+        with self._lock:
+            self._opened[row["sid"]] = row
+            if is_doctor:
+                self._doctors.add(row["sid"])
+
+    def close(self, sid: str) -> None:
+        with self._lock:
+            if self._opened.pop(sid, None) is not None:
+                self._doctors.discard(sid)  # never written: nothing to undo
+            else:
+                self._closed.add(sid)  # written already: its row goes
+
+    def take(self) -> tuple[dict[str, dict], set[str], set[str]]:
+        with self._lock:
+            taken = self._opened, self._doctors, self._closed
+            self._opened, self._doctors, self._closed = {}, set(), set()
+            return taken
+
+    def give_back(self, opened: dict[str, dict], doctors: set[str], closed: set[str]) -> None:
+        """A write failed: what it took is written with the next one (later closes still win)."""
+        with self._lock:
+            for sid, row in opened.items():
+                if sid in self._closed:
+                    self._closed.discard(sid)
+                else:
+                    self._opened.setdefault(sid, row)
+                    if sid in doctors:
+                        self._doctors.add(sid)
+            self._closed |= closed
+
+
+_pending = _PendingConnections()
+
+
 def connected(user: User, sid: str, login_id: str | None) -> str | None:
-    """A connection of this user (of this login) opened on this server process; for a doctor, the
-    status they chose (what their page shows)."""
-    user_id, is_doctor, now = user.id, user.role == "doctor", utcnow()
-    with write_transaction(db.session) as session:
-        session.execute(insert(PresenceConnection).values(
-            sid=sid, user_id=user_id, login_id=login_id, server_id=SERVER_ID, connected_at=now,
-            seen_at=now))
-        if not is_doctor:
-            return None
-        # The usual case in one statement: an offline doctor comes back as they chose to be.
-        came_back = session.execute(
-            update(Presence).where(Presence.user_id == user_id, Presence.status == "offline")
-            .values(status=Presence.chosen_status, offline_since=None, updated_at=now)
-            .returning(Presence.status).execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if came_back is not None:
-            events.record(session, PresenceChanged(user_id, came_back))
-            return came_back
-        # Already online in another tab, or connected for the first time ever.
-        _recompute_and_record(session, user_id)
-        return _presence_row(session, user_id).chosen_status
+    """A connection of this user (of this login) opened on this server process, written soon with
+    the others; for a doctor, the status they chose (what their page shows)."""
+    now = utcnow()
+    is_doctor = user.role == "doctor"
+    _pending.open(dict(sid=sid, user_id=user.id, login_id=login_id, server_id=SERVER_ID,
+                       connected_at=now, seen_at=now), is_doctor)
+    return chosen_status_of(user.id) if is_doctor else None
 
 
 def disconnected(sid: str) -> None:
-    """A connection closed, however it closed (the client left, the server cut it, a logout).
+    """A connection closed, however it closed (the client left, the server cut it, a logout);
+    written soon with the others."""
+    _pending.close(sid)
 
-    Two statements whoever it was (a tower going down drops thousands at once): the connection's
-    row goes, and a doctor left without another connection turns offline; anyone else has no
-    presence row, so the second matches nothing."""
-    with write_transaction(db.session) as session:
-        user_id = session.scalar(
-            delete(PresenceConnection).where(PresenceConnection.sid == sid)
-            .returning(PresenceConnection.user_id).execution_options(synchronize_session=False))
-        if user_id is not None:
-            _turn_offline_when_unconnected(session, utcnow(), Presence.user_id == user_id)
+
+def write_pending_connections() -> int:
+    """Write the connections opened and closed on this process since the last call, in one
+    transaction whatever their number: doctors who came online or went offline are told, and a
+    connection whose login ended before its row existed is cut. The number written."""
+    opened, doctors, closed = _pending.take()
+    if not opened and not closed:
+        return 0
+    try:
+        with write_transaction(db.session) as session:
+            now = utcnow()
+            if opened:
+                session.execute(insert(PresenceConnection), list(opened.values()))
+            left = set(session.scalars(
+                delete(PresenceConnection).where(PresenceConnection.sid.in_(closed))
+                .returning(PresenceConnection.user_id).execution_options(synchronize_session=False)
+            )) if closed else set()
+            if doctors:
+                _bring_online(session, now, {opened[sid]["user_id"] for sid in doctors})
+            if left:
+                _turn_offline_when_unconnected(session, now, Presence.user_id.in_(left))
+            if opened:
+                _cut_connections_of_ended_logins(session, opened.values())
+    except Exception:
+        _pending.give_back(opened, doctors, closed)
+        raise
+    return len(opened) + len(closed)
+
+
+def _bring_online(session, now, user_ids: set[int]) -> None:
+    """Doctors shown offline who now have a connection come back as they chose to be; one who
+    never connected before gets a presence row."""
+    came_back = session.execute(
+        update(Presence).where(Presence.user_id.in_(user_ids), Presence.status == "offline")
+        .values(status=Presence.chosen_status, offline_since=None, updated_at=now)
+        .returning(Presence.user_id, Presence.status).execution_options(synchronize_session=False)
+    ).all()
+    for user_id, status in came_back:
+        events.record(session, PresenceChanged(user_id, status))
+    known = set(session.scalars(select(Presence.user_id).where(Presence.user_id.in_(user_ids))))
+    for user_id in user_ids - known:
+        session.add(Presence(user_id=user_id, status="available", chosen_status="available",
+                             offline_since=None, updated_at=now))
+        events.record(session, PresenceChanged(user_id, "available"))
+
+
+def _cut_connections_of_ended_logins(session, rows) -> None:
+    # A logout (on any process) between the connect and this write did not see these rows.
+    login_ids = {row["login_id"] for row in rows if row["login_id"]}
+    ended = set(session.scalars(select(Login.id).where(Login.id.in_(login_ids),
+                                                        Login.ended_at.is_not(None)))) if login_ids else set()
+    for login_id in ended:
+        events.record(session, SessionEnded(login_id, tuple(
+            row["sid"] for row in rows if row["login_id"] == login_id)))
 
 
 def _turn_offline_when_unconnected(session, now, *conditions) -> list[int]:

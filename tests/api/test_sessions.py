@@ -115,3 +115,23 @@ def test_logout_leaves_no_ghost_doctor(app, login, district):
     assert not sock.is_connected()
     with app.app_context():
         assert presence.status_of(district.doctor.id) == "offline"   # and the grace clock runs
+
+
+def test_an_account_changed_before_its_connection_was_written_still_loses_it(
+        app, login, district, monkeypatch):
+    """Connections are written a moment after they open (with the others opened meanwhile): a
+    login ended in that moment, on any process, could not see this one's row; the write cuts it."""
+    from telemed.realtime import handlers
+    from telemed.services import presence
+
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written below
+    doctor = login(district.doctor)
+    sock = socketio.test_client(app, flask_test_client=doctor.http)
+    sock.get_received()
+    admin = login(district.admin)
+    assert admin.http.patch(f"/api/v1/users/{district.doctor.id}", json={"active": False},
+                            headers={"X-CSRFToken": admin.csrf_token}).status_code == 200
+    assert sock.is_connected()  # its row did not exist yet: nobody knew to close it
+    with app.app_context():
+        presence.write_pending_connections()
+    assert not sock.is_connected()

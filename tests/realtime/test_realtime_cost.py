@@ -7,6 +7,7 @@ import pytest
 
 from telemed.extensions import socketio
 from tests.helpers import (
+    ApiClient,
     add_doctors,
     add_facilities,
     add_waiting_requests,
@@ -95,22 +96,28 @@ def test_a_creation_counts_its_place_without_reading_the_whole_queue(
 
 
 def _doctor_connect_statements(app, doctor) -> tuple[int, int]:
-    """(statements, waiting requests in the snapshot) of one doctor's connection."""
+    """(statements, waiting requests in the snapshot) of one doctor's connection, its row not yet
+    written (in a server that comes a moment later, with the others opened meanwhile)."""
+    from telemed.services import presence
+
     with counting_statements(app) as connected:
         sock = socketio.test_client(app, flask_test_client=doctor.http)
     snapshot, = [e["args"][0] for e in sock.get_received() if e["name"] == "queue:snapshot"]
     sock.disconnect()
+    with app.app_context():
+        presence.write_pending_connections()
     return connected[0], len(snapshot["waiting"])
 
 
 def test_a_doctor_connecting_costs_the_same_statements_whatever_the_queue(
         app, login, district, monkeypatch):
+    from telemed.realtime import handlers
     from telemed.services import queue
 
     monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # no refresh of the estimate's inputs mid-way
     monkeypatch.setattr(queue._availability, "_ttl_s", 600)
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written by the test
     doctor = login(district.doctor)
-    _doctor_connect_statements(app, doctor)  # the first connection ever also makes the presence row
     empty, none_waiting = _doctor_connect_statements(app, doctor)
     add_waiting_requests(app, district.feldsher_b, add_facilities(app, district, 30), LONG_QUEUE)
     with app.app_context():  # the estimate's inputs, read once (the queue's places are read anew)
@@ -119,12 +126,49 @@ def test_a_doctor_connecting_costs_the_same_statements_whatever_the_queue(
     long, all_waiting = _doctor_connect_statements(app, doctor)
     assert (none_waiting, all_waiting) == (0, LONG_QUEUE)
     assert long == empty + 1  # the places of the waiting ones, in one statement
-    # The login and its user; the required certificates (a general doctor's own are not read);
-    # the connection and presence written (BEGIN IMMEDIATE, INSERT, UPDATE ... RETURNING); the
-    # queue's places for the posts (sent at once in tests, coalesced in a server); the snapshot's
-    # waiting and active requests in one statement, the user not read again after the presence
-    # commit.
-    assert empty <= 9, empty
+    # (BEGIN on SQLite); the login and its user; which specialties require a certificate (a
+    # general doctor's own are not read); the status the doctor chose; the snapshot's waiting
+    # and active requests in one statement. Nothing is written yet.
+    assert empty <= 5, empty
+
+
+def test_connections_opened_and_closed_together_are_written_in_the_same_statements(
+        app, login, district, password_hash, monkeypatch):
+    """A reconnect storm is one transaction of a few statements, not one per connection; a doctor
+    shows online once written, a post's connection as a row, one closed before it was written
+    never as anything."""
+    from telemed.extensions import db
+    from telemed.models import PresenceConnection
+    from telemed.realtime import handlers
+    from telemed.services import presence
+
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written by the test
+    doctors = [ApiClient(app, username) for _, username in add_doctors(app, district, password_hash, 40)]
+    post = login(district.feldsher_a)
+
+    def write_storm(clients):
+        sockets = [socketio.test_client(app, flask_test_client=client.http) for client in clients]
+        sockets[-1].disconnect()  # gone before it was ever written
+        with counting_statements(app) as statements, app.app_context():
+            written = presence.write_pending_connections()
+            statuses = {d["user_id"]: d["status"] for d in presence.doctors_on_duty()}
+            rows = db.session.query(PresenceConnection).count()
+            db.session.remove()
+        for sock in sockets[:-1]:
+            sock.disconnect()
+        with app.app_context():
+            presence.write_pending_connections()
+            db.session.remove()
+        return statements[0] - 1, written, statuses, rows  # less the duty list's own read
+
+    few = write_storm([post, doctors[0], doctors[1]])
+    many = write_storm([post, *doctors])
+    assert few[0] == many[0], (few[0], many[0])
+    # The post's and the doctors' rows; the last doctor's connection closed before it was written
+    # cost nothing and never showed them online.
+    assert (few[1], few[3], many[1], many[3]) == (2, 2, 40, 40)
+    assert sorted(few[2].values()).count("available") == 1
+    assert sorted(many[2].values()).count("available") == 39
 
 
 def test_queue_positions_reach_only_the_facilities_whose_numbers_changed(

@@ -289,3 +289,40 @@ def test_a_place_counted_alone_is_the_place_in_the_whole_queue(app, district):
             assert alone.position(consultation) == expected[consultation.id]
             assert "positions" not in vars(alone)  # counted, the queue never read whole
         db.session.remove()
+
+
+def test_a_failed_write_of_connections_is_done_by_the_next_one(app, login, district, monkeypatch):
+    from telemed.realtime import handlers
+    from telemed.services import presence
+
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written below
+    sock = socketio.test_client(app, flask_test_client=login(district.doctor).http)
+
+    def database_gone(*_args, **_kwargs):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("the database went away"))
+
+    with app.app_context(), monkeypatch.context() as failing:
+        failing.setattr(presence, "_bring_online", database_gone)
+        with pytest.raises(sa.exc.OperationalError):
+            presence.write_pending_connections()
+        db.session.rollback()
+        assert presence.status_of(district.doctor.id) == "offline"
+    with app.app_context():
+        assert presence.write_pending_connections() == 1
+        assert presence.status_of(district.doctor.id) == "available"
+        db.session.remove()
+    sock.disconnect()
+
+
+def test_a_doctor_choosing_away_before_their_connection_is_written_is_away(
+        app, login, district, monkeypatch):
+    from telemed.realtime import handlers
+    from telemed.services import presence
+
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # not written yet
+    sock = socketio.test_client(app, flask_test_client=login(district.doctor).http)
+    assert sock.emit("presence:set", {"status": "away"}, callback=True)["status"] == "away"
+    with app.app_context():
+        assert presence.status_of(district.doctor.id) == "away"
+        db.session.remove()
+    sock.disconnect()
