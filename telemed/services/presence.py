@@ -3,8 +3,9 @@ connection is open.
 
 Each open Socket.IO connection, of any user, is a `presence_connections` row (with the login it
 belongs to, so ending a login can close its connections on every process) that its server process
-refreshes on every sweep. A process that dies (SIGKILL, power loss) stops refreshing; its rows go stale and the sweep
-removes them, so presence survives crashes and works across several server processes.
+writes a moment after it opens, with the others opened meanwhile, and refreshes on every sweep. A
+process that dies (SIGKILL, power loss) stops refreshing; its rows go stale and the sweep removes
+them, so presence survives crashes and works across several server processes.
 """
 from __future__ import annotations
 
