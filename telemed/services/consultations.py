@@ -138,13 +138,13 @@ def transition(session: Session, consultation_id: uuid.UUID, expected_status: st
 
 
 def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool]:
-    """Open a request for the requester's facility; a repeated client_key returns the stored one."""
+    """Open a request for the requester's facility; a repeated client_key returns the stored one.
+
+    A repeat is told by the unique key refusing the INSERT, not by a read before it: every first
+    attempt saves that read, and a retry (a weak line's resend) costs a refused INSERT instead."""
     require_role(requester, "feldsher")
     if requester.facility_id is None:
         raise Forbidden(_("Your account is not attached to a facility."))
-    existing = _by_client_key(requester, data["client_key"])
-    if existing is not None:
-        return existing, False
     patient = data["patient"]
     news2 = news2_score(patient.get("age_years"), data.get("vitals") or {})
     try:
@@ -168,7 +168,8 @@ def create_consultation(requester: User, data: dict) -> tuple[Consultation, bool
                       specialty=data["specialty"], news2=news2["score"] if news2 else None)
             events.record(session, ConsultationChanged(consultation.id))
     except IntegrityError:
-        # The same key raced in from a retry on another connection: the first one stands.
+        # The same key was sent before (a retry, or a resend racing on another connection): the
+        # first one stands.
         existing = _by_client_key(requester, data["client_key"])
         if existing is None:
             raise

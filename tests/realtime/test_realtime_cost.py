@@ -71,7 +71,10 @@ def test_statements_and_emits_per_change_do_not_grow_with_the_queue(
     long = _create_and_claim_cost(app, post, doctor, monkeypatch)
     assert long == empty
     created_sql, created_emits, claimed_sql, claimed_emits = long
-    assert created_sql <= 12, created_sql
+    # On SQLite: BEGIN, the login; BEGIN IMMEDIATE, the INSERTs of the request and its event (a
+    # repeat is refused by the unique key, not looked up first); BEGIN, the notifier's load and the
+    # request's place; BEGIN, the queue's places for queue:positions (sent at once in tests).
+    assert created_sql <= 10, created_sql
     assert claimed_sql <= 12, claimed_sql
     assert created_emits == ["consultation:update", "queue:positions", "queue:upsert"]
     assert claimed_emits == ["consultation:update", "queue:remove"]  # nobody behind it moved
