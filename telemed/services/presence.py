@@ -142,6 +142,11 @@ def disconnected(sid: str) -> None:
     _pending.close(sid)
 
 
+def forget_pending_connections() -> None:
+    """Drop the connections noted and not yet written (their users and sessions are gone)."""
+    _pending.take()
+
+
 def write_pending_connections() -> int:
     """Write the connections opened and closed on this process since the last call, in one
     transaction whatever their number: doctors who came online or went offline are told, and a

@@ -152,8 +152,9 @@ def test_connections_opened_and_closed_together_are_written_in_the_same_statemen
     def write_storm(clients):
         sockets = [socketio.test_client(app, flask_test_client=client.http) for client in clients]
         sockets[-1].disconnect()  # gone before it was ever written
-        with counting_statements(app) as statements, app.app_context():
-            written = presence.write_pending_connections()
+        with app.app_context():
+            with counting_statements(app) as statements:
+                written = presence.write_pending_connections()
             statuses = {d["user_id"]: d["status"] for d in presence.doctors_on_duty()}
             rows = db.session.query(PresenceConnection).count()
             db.session.remove()
@@ -162,11 +163,15 @@ def test_connections_opened_and_closed_together_are_written_in_the_same_statemen
         with app.app_context():
             presence.write_pending_connections()
             db.session.remove()
-        return statements[0] - 1, written, statuses, rows  # less the duty list's own read
+        return statements[0], written, statuses, rows
 
     few = write_storm([post, doctors[0], doctors[1]])
     many = write_storm([post, *doctors])
-    assert few[0] == many[0], (few[0], many[0])
+    # For 2 or 40: BEGIN IMMEDIATE on SQLite, the INSERT of the rows, the UPDATE bringing doctors
+    # online, the read of who has a presence row and the INSERT of those who never connected
+    # before, the read of logins ended meanwhile; then (BEGIN) the queue's places, as doctors
+    # available moved (sent at once in tests).
+    assert few[0] == many[0] <= 8, (few[0], many[0])
     # The post's and the doctors' rows; the last doctor's connection closed before it was written
     # cost nothing and never showed them online.
     assert (few[1], few[3], many[1], many[3]) == (2, 2, 40, 40)
