@@ -124,9 +124,10 @@ def _clean_database(request):
         db.session.remove()
         queue.forget_cached()
         # Connections a test left noted but unwritten (its writes stopped) belong to users now gone.
-        from telemed.services import presence
+        from telemed.services import logins, presence
 
         presence.forget_pending_connections()
+        logins.forget_pending_touches()
         limiter.reset()
 
 

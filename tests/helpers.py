@@ -58,22 +58,22 @@ def add_facilities(app, district, count: int) -> list:
 
 
 @contextmanager
-def counting_statements(app):
-    """Count the SQL statements sent while the block runs: `with ... as counted: ...; counted[0]`."""
+def recording_statements(app):
+    """The SQL statements sent while the block runs, in order: `with ... as sent: ...; len(sent)`."""
     from telemed.extensions import db
 
-    counted = [0]
+    sent: list[str] = []
 
-    def count(*_args, **_kwargs):
-        counted[0] += 1
+    def record(_connection, _cursor, statement, *_args):
+        sent.append(statement)
 
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
+    sa.event.listen(engine, "before_cursor_execute", record)
     try:
-        yield counted
+        yield sent
     finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 @contextmanager

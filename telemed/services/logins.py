@@ -8,7 +8,8 @@ also ends after TELEMED_SESSION_IDLE_S without a request and TELEMED_SESSION_MAX
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
@@ -20,8 +21,11 @@ from telemed.models import Login, User
 from telemed.services import events, presence
 from telemed.services.events import SessionEnded
 
-# How stale `seen_at` may get before a request refreshes it: one write a minute, not per request.
+# How stale `seen_at` may get before a use of the login notes it again: one write a minute at
+# most, not one per request.
 TOUCH_EVERY = timedelta(seconds=60)
+# IN lists of one UPDATE, well under every database's limit on bound parameters.
+TOUCH_CHUNK = 500
 # Changes to an account after which its logins must start again (they change what it may see).
 ENDING_CHANGES = {"active": "deactivated", "password": "password_reset", "role": "role_changed",
                   "facility_id": "facility_changed"}
@@ -43,7 +47,12 @@ def begin(session: Session, user: User, ip: str | None) -> str:
 
 
 def user_of(login_id: str | None, user_id: int) -> User | None:
-    """The active user of a login that is still open; None (and the login ended) otherwise."""
+    """The active user of a login that is still open; None (and the login ended) otherwise.
+
+    Only reads: a login used more than TOUCH_EVERY after it was last seen is noted, and the notes
+    are written together by `write_pending_touches` (the sweep). A reconnect storm of a district's
+    phones is one UPDATE, not one write transaction per connection, and the user loaded here is
+    not expired by a commit before the request has used it."""
     if not login_id:
         return None
     row = db.session.execute(_OPEN_LOGIN_USER, {"login_id": login_id, "user_id": user_id}).one_or_none()
@@ -52,6 +61,7 @@ def user_of(login_id: str | None, user_id: int) -> User | None:
     user, created_at, seen_at = row
     settings = current_app.config["TELEMED"]
     now = utcnow()
+    seen_at = _touches.last_seen(login_id, seen_at)
     if now - seen_at > timedelta(seconds=settings.session_idle_s):
         end(login_id=login_id, reason="idle")
         return None
@@ -59,9 +69,65 @@ def user_of(login_id: str | None, user_id: int) -> User | None:
         end(login_id=login_id, reason="expired")
         return None
     if now - seen_at > TOUCH_EVERY:
-        with write_transaction(db.session) as session:
-            session.execute(update(Login).where(Login.id == login_id).values(seen_at=now))
+        _touches.note(login_id, now)
     return user
+
+
+class _PendingTouches:
+    """When logins were last used on this process, since the last write."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._seen: dict[str, datetime] = {}
+
+    def note(self, login_id: str, at: datetime) -> None:
+        with self._lock:
+            self._seen[login_id] = at
+
+    def last_seen(self, login_id: str, stored: datetime) -> datetime:
+        """The later of the stored `seen_at` and a use noted here and not yet written."""
+        noted = self._seen.get(login_id)
+        return max(stored, noted) if noted else stored
+
+    def take(self) -> dict[str, datetime]:
+        with self._lock:
+            taken, self._seen = self._seen, {}
+            return taken
+
+    def give_back(self, taken: dict[str, datetime]) -> None:
+        with self._lock:
+            for login_id, at in taken.items():
+                self._seen[login_id] = max(at, self._seen.get(login_id, at))
+
+
+_touches = _PendingTouches()
+
+
+def write_pending_touches() -> int:
+    """Write `seen_at` of the logins used on this process since the last call, in one transaction
+    (one UPDATE per TOUCH_CHUNK logins), as of the latest use noted; ended logins stay as they
+    ended. The number of logins noted."""
+    touched = _touches.take()
+    if not touched:
+        return 0
+    login_ids = sorted(touched)
+    try:
+        with write_transaction(db.session) as session:
+            for start in range(0, len(login_ids), TOUCH_CHUNK):
+                chunk = login_ids[start:start + TOUCH_CHUNK]
+                session.execute(
+                    update(Login).where(Login.id.in_(chunk), Login.ended_at.is_(None))
+                    .values(seen_at=max(touched[login_id] for login_id in chunk))
+                    .execution_options(synchronize_session=False))
+    except Exception:
+        _touches.give_back(touched)
+        raise
+    return len(touched)
+
+
+def forget_pending_touches() -> None:
+    """Drop the uses noted and not yet written (their logins are gone)."""
+    _touches.take()
 
 
 def end_in(session: Session, reason: str, *, login_id: str | None = None,

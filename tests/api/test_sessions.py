@@ -135,3 +135,90 @@ def test_an_account_changed_before_its_connection_was_written_still_loses_it(
     with app.app_context():
         presence.write_pending_connections()
     assert not sock.is_connected()
+
+
+def _age_logins(app, seconds: float) -> None:
+    """Every open login last seen `seconds` ago."""
+    from telemed.db import utcnow
+    from telemed.models import Login
+
+    with app.app_context():
+        db.session.execute(sa.update(Login).where(Login.ended_at.is_(None))
+                           .values(seen_at=utcnow() - timedelta(seconds=seconds)))
+        db.session.commit()
+
+
+def _seen_at(app) -> dict:
+    from telemed.models import Login
+
+    with app.app_context():
+        seen = dict(db.session.execute(sa.select(Login.user_id, Login.seen_at)).all())
+        db.session.remove()
+    return seen
+
+
+def test_a_login_used_after_a_minute_is_noted_and_written_with_the_others_in_one_statement(
+        app, login, district):
+    from telemed.services import logins
+    from tests.helpers import recording_statements
+
+    clients = [login(user) for user in (district.doctor, district.feldsher_a, district.admin)]
+    _age_logins(app, 120)
+    before = _seen_at(app)
+    for client in clients:
+        with recording_statements(app) as sent:
+            assert client.get("/session").status_code == 200
+        # The request only reads (nothing written, so nothing it loaded is expired and read again).
+        writes = [s for s in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))]
+        assert writes == [] and len(sent) <= 3, sent
+    assert _seen_at(app) == before
+    with app.app_context(), recording_statements(app) as sent:
+        assert logins.write_pending_touches() == 3
+    assert [s.split()[0].upper() for s in sent if not s.upper().startswith("BEGIN")] == ["UPDATE"], sent
+    after = _seen_at(app)
+    assert all(after[user_id] > before[user_id] + timedelta(seconds=100) for user_id in before)
+    with app.app_context():
+        assert logins.write_pending_touches() == 0  # written once
+
+
+def test_a_use_noted_and_not_yet_written_keeps_the_login_from_going_idle(app, login, district):
+    doctor = login(district.doctor)
+    _age_logins(app, 120)
+    assert doctor.get("/session").status_code == 200  # noted, not written
+    _age_logins(app, app.config["TELEMED"].session_idle_s + 5)
+    assert doctor.get("/session").status_code == 200
+
+
+def test_a_login_ended_before_its_use_is_written_stays_ended(app, login, district):
+    from telemed.models import Login
+    from telemed.services import logins
+
+    doctor = login(district.doctor)
+    _age_logins(app, 120)
+    assert doctor.get("/session").status_code == 200
+    assert doctor.delete("/session").status_code == 204
+    ended_seen = _seen_at(app)
+    with app.app_context():
+        logins.write_pending_touches()
+        assert db.session.scalar(sa.select(Login.end_reason)) == "logout"
+    assert _seen_at(app) == ended_seen
+
+
+def test_a_failed_write_of_uses_is_retried_by_the_next_sweep(app, login, district, monkeypatch):
+    from telemed.realtime import sweeper
+    from telemed.services import logins
+
+    doctor = login(district.doctor)
+    _age_logins(app, 120)
+    before = _seen_at(app)
+    assert doctor.get("/session").status_code == 200
+
+    def broken(_session):
+        raise sa.exc.OperationalError("UPDATE logins", {}, Exception("database is locked"))
+    monkeypatch.setattr(logins, "write_transaction", broken)
+    with app.app_context(), pytest.raises(sa.exc.OperationalError):
+        logins.write_pending_touches()
+    monkeypatch.undo()
+    assert _seen_at(app) == before
+    sweeper.sweep_once(app)
+    assert _seen_at(app)[district.doctor.id] > before[district.doctor.id]
