@@ -204,7 +204,6 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     # escalated ones go to every doctor (most claims, and every loser of a race for one, skip it).
     to_everyone = offered_to_every_doctor(current)
     qualified = [] if to_everyone else qualified_specialties(doctor)
-    offered = offered_to(qualified)
     if not (to_everyone or current.specialty in qualified):
         # Never offered to this doctor, so outside their scope whatever its state: answered as if
         # it did not exist (DESIGN.md, errors). A doctor it was offered to who lost the race is
@@ -223,8 +222,9 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
         if active >= limit:
             raise AtCapacity(_("You already hold %(count)s active consultations, the most allowed.",
                                count=active))
-        if not transition(session, consultation_id, "waiting", offered, status="active",
-                          doctor_id=doctor_id, accepted_at=utcnow()):
+        # The routing condition is built only here: a race's losers, sent away above, skip it.
+        if not transition(session, consultation_id, "waiting", offered_to(qualified),
+                          status="active", doctor_id=doctor_id, accepted_at=utcnow()):
             raise Conflict(_not_waiting_message("active"))
         log_event(session, consultation_id, doctor_id, "accepted")
         events.record(session, ConsultationChanged(consultation_id, left_queue_reason="accepted"))
