@@ -69,7 +69,9 @@ def serve(host: str, port: int) -> None:
     socketio.start_background_task(_build_icd10_index, app)
     _settle_heap()
     app.logger.info("telemed serving on http://%s:%s (%s)", host, port, socketio.async_mode)
-    socketio.run(app, host=host, port=port, use_reloader=False, log_output=True,
+    # One line per request, written on the event loop, only when asked for: behind nginx its own
+    # access log has every request already (docs/configuration.md).
+    socketio.run(app, host=host, port=port, use_reloader=False, log_output=settings.access_log,
                  allow_unsafe_werkzeug=True, **options)
 
 

@@ -26,6 +26,17 @@ def _int_env(name: str, default: int) -> int:
     return value
 
 
+def _flag_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true or false), got {raw!r}")
+
+
 def _rate_env(name: str, default: str) -> str:
     """A rate limit in the `limits` notation ("30 per 10 seconds"), checked at start-up."""
     from limits import parse_many
@@ -103,6 +114,7 @@ class Settings:
     database_pool_size: int = 30
     read_timeout_s: int = 30
     header_deadline_s: int = 10
+    access_log: bool = False
     socket_rate_limit: str = "30 per 10 seconds"
     socket_sync_rate_limit: str = "4 per 10 seconds"
     write_rate_limit: str = "60 per minute"
@@ -153,6 +165,7 @@ class Settings:
             database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 30), 1),
             read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),
             header_deadline_s=max(_int_env("TELEMED_HEADER_DEADLINE_S", 10), 1),
+            access_log=_flag_env("TELEMED_ACCESS_LOG", False),
             socket_rate_limit=_rate_env("TELEMED_SOCKET_RATE_LIMIT", "30 per 10 seconds"),
             socket_sync_rate_limit=_rate_env("TELEMED_SOCKET_SYNC_RATE_LIMIT", "4 per 10 seconds"),
             write_rate_limit=_rate_env("TELEMED_WRITE_RATE_LIMIT", "60 per minute"),

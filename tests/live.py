@@ -37,6 +37,9 @@ class LiveServer:
             "TELEMED_INSTANCE_PATH": str(instance_path),
             "TELEMED_SECRET_KEY": "live-test-secret",
             "TELEMED_ASYNC_MODE": "eventlet",
+            # Every request's line in the log too: the tests that read it see what an operator's
+            # access log would hold (no patient data in it).
+            "TELEMED_ACCESS_LOG": "1",
             "TELEMED_LOGIN_RATE_LIMIT": "100000 per minute",
             "TELEMED_LOGIN_ACCOUNT_RATE_LIMIT": "100000 per minute",
             "TELEMED_WRITE_RATE_LIMIT": "100000 per minute",

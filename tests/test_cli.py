@@ -94,3 +94,24 @@ def test_serve_takes_start_up_objects_out_of_the_collectors_passes_before_servin
         gc.unfreeze()
     assert result.exit_code == 0, result.output
     assert frozen_when_serving and frozen_when_serving[0] > 100_000
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+def test_serve_writes_an_access_log_only_when_the_setting_asks(app, monkeypatch, access_log):
+    from telemed import cli
+    from telemed.extensions import socketio
+    from telemed.realtime import sweeper
+
+    runs = []
+    monkeypatch.setattr(app.config["TELEMED"], "access_log", access_log)
+    monkeypatch.setattr(sweeper, "start", lambda app: None)
+    monkeypatch.setattr(socketio, "start_background_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr(socketio, "run", lambda *args, **kwargs: runs.append(kwargs))
+    try:
+        result = app.test_cli_runner().invoke(cli.serve, ["--port", "5999"])
+    finally:
+        import gc
+
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    assert [run["log_output"] for run in runs] == [access_log]

@@ -43,3 +43,20 @@ def test_a_redis_message_queue_is_taken(tmp_path, monkeypatch):
     monkeypatch.setenv("TELEMED_MESSAGE_QUEUE", "rediss://:secret@redis.internal:6380/2")
     assert Settings.from_env(instance_path=tmp_path, database_url="sqlite://",
                              secret_key="k").message_queue == "rediss://:secret@redis.internal:6380/2"
+
+
+@pytest.mark.parametrize("raw, expected", [(None, False), ("", False), ("1", True), ("true", True),
+                                           ("0", False), ("off", False)])
+def test_the_access_log_is_off_unless_asked_for(tmp_path, monkeypatch, raw, expected):
+    if raw is None:
+        monkeypatch.delenv("TELEMED_ACCESS_LOG", raising=False)
+    else:
+        monkeypatch.setenv("TELEMED_ACCESS_LOG", raw)
+    assert Settings.from_env(instance_path=tmp_path, database_url="sqlite://",
+                             secret_key="k").access_log is expected
+
+
+def test_an_access_log_setting_that_is_not_a_flag_stops_the_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("TELEMED_ACCESS_LOG", "verbose")
+    with pytest.raises(ConfigurationError, match="TELEMED_ACCESS_LOG must be 1 or 0"):
+        Settings.from_env(instance_path=tmp_path, database_url="sqlite://", secret_key="k")
