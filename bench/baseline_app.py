@@ -10,7 +10,9 @@ serve` does), with no login, no validation, no audit and no queue logic:
   `facility:F` — the "raw fan-out" of issue 8;
 - `POST /claim/<id>` `{"doctor_id": D}` runs the bare conditional UPDATE of DESIGN.md
   (`UPDATE ... SET status='active', doctor_id=:d WHERE id=:id AND status='waiting'`), 200 for the
-  one that changed the row, 409 for the others;
+  one that changed the row, 409 for the others; the Socket.IO event `claim` `{"id": ...}` runs the
+  same UPDATE for the user the connection named and acknowledges `{"ok": true}` or
+  `{"ok": false, "error": {"code": "conflict"}}`;
 - `GET /healthz` answers after `SELECT 1`;
 - a Socket.IO connection names its user in the `auth` payload (`{"user": 7, "role": "doctor"}` or
   `{"user": 9, "role": "feldsher", "facility": 3}`), joins `user:<id>` and `doctors` or
@@ -109,14 +111,18 @@ def main() -> None:
         socketio.emit("consultation:update", payload, to=f"facility:{facility_id}")
         return jsonify(payload), 201
 
+    users: dict[str, int] = {}  # sid -> the user it connected as
+
+    def bare_claim(cid: str, doctor_id: int) -> bool:
+        with engine.begin() as conn:
+            return conn.execute(sa.text(
+                "UPDATE bench_consultations SET status='active', doctor_id=:d "
+                "WHERE id=:id AND status='waiting'"), {"d": doctor_id, "id": cid}).rowcount == 1
+
     @app.post("/claim/<cid>")
     def claim(cid):
         doctor_id = int(request.get_json()["doctor_id"])
-        with engine.begin() as conn:
-            changed = conn.execute(sa.text(
-                "UPDATE bench_consultations SET status='active', doctor_id=:d "
-                "WHERE id=:id AND status='waiting'"), {"d": doctor_id, "id": cid}).rowcount
-        if changed == 1:
+        if bare_claim(cid, doctor_id):
             return jsonify({"id": cid, "status": "active", "doctor_id": doctor_id})
         return jsonify({"error": {"code": "conflict"}}), 409
 
@@ -124,6 +130,7 @@ def main() -> None:
     def on_connect(auth=None):
         if not isinstance(auth, dict) or "user" not in auth:
             raise ConnectionRefusedError("unauthenticated")
+        users[request.sid] = int(auth["user"])
         join_room(f"user:{int(auth['user'])}")
         if auth.get("role") == "doctor":
             join_room("doctors")
@@ -131,6 +138,16 @@ def main() -> None:
         else:
             join_room(f"facility:{int(auth['facility'])}")
             socketio.emit("consultations:snapshot", {"items": []}, to=request.sid)
+
+    @socketio.on("claim")
+    def on_claim(data):
+        if bare_claim(str(data["id"]), users[request.sid]):
+            return {"ok": True}
+        return {"ok": False, "error": {"code": "conflict"}}
+
+    @socketio.on("disconnect")
+    def on_disconnect(reason=None):
+        users.pop(request.sid, None)
 
     print(f"baseline listening on {args.host}:{args.port} ({engine.dialect.name})", file=sys.stderr,
           flush=True)

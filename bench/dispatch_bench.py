@@ -826,7 +826,27 @@ class Bench:
 
     # c ---------------------------------------------------------------------------------
 
-    def run_claims(self, telemed: Target, baseline: Target, label: str = "c") -> dict:
+    def race(self, target: Target, racers: list[h.Account], cid: str, transport: str) -> list[dict]:
+        """Every racer claims `cid` at once: over HTTP (raw requests on open connections, from one
+        thread) or over each racer's Socket.IO connection (as the doctor's page claims), the
+        acknowledgement read as 200 (won), 409 (conflict) or the error code. Per racer: status,
+        t_send, t_done."""
+        if transport == "http":
+            return raw_race(target.url, [target.claim_request(doc, cid) for doc in racers])
+        event = "consultation:accept" if target.telemed else "claim"
+        answers = self.pool.call_at_once(event, {doc.username: {"id": cid} for doc in racers})
+
+        def status(ack):
+            if not isinstance(ack, dict):
+                return None
+            if ack.get("ok"):
+                return 200
+            code = (ack.get("error") or {}).get("code")
+            return 409 if code == "conflict" else code
+
+        return [{"status": status(x["ack"]), "t_send": x["t_send"], "t_done": x["t_done"]} for x in answers]
+
+    def run_claims(self, telemed: Target, baseline: Target, label: str = "c", transport: str = "http") -> dict:
         a = self.args
         data = {name: {"claims": [], "winners": [], "races": [], "conflicts": 0, "other": {}}
                 for name in (telemed.name, baseline.name)}
@@ -843,7 +863,7 @@ class Bench:
                     continue
                 self.settle(target.servers, max_s=10)
                 racers = self.doctors[:a.racers]
-                results = raw_race(target.url, [target.claim_request(doc, r["id"]) for doc in racers])
+                results = self.race(target, racers, r["id"], transport)
                 statuses = [x["status"] for x in results]
                 lat = [x["t_done"] - x["t_send"] if x["t_done"] else None for x in results]
                 winners = [lat[i] for i, s in enumerate(statuses) if s == 200]
@@ -868,23 +888,28 @@ class Bench:
                          "doctors_connected_per_round": d.get("connected", [])}
         t, b = out[telemed.name], out[baseline.name]
         r50 = h.ratio(t["claims"]["p50_ms"], b["claims"]["p50_ms"])
+        over = "" if transport == "http" else " over Socket.IO"
         rows = [
-            row(label, f"{a.racers} racing claims, claim p50/p99 (ms)", tel=pp(t["claims"]), base=pp(b["claims"]),
+            row(label, f"{a.racers} racing claims{over}, claim p50/p99 (ms)", tel=pp(t["claims"]), base=pp(b["claims"]),
                 ratio=r50, target="p50 <= 2 x bare UPDATE", ok=r50 is not None and r50 <= 2),
-            row(label, "winner's claim p50 (ms)", tel=t["winner"]["p50_ms"], base=b["winner"]["p50_ms"],
+            row(label, f"winner's claim{over} p50 (ms)", tel=t["winner"]["p50_ms"], base=b["winner"]["p50_ms"],
                 ratio=h.ratio(t["winner"]["p50_ms"], b["winner"]["p50_ms"]), info=True),
-            row(label, f"exactly one winner in each of {len(t['races'])} races", tel=t["exactly_one_winner"],
+            row(label, f"exactly one winner{over} in each of {len(t['races'])} races", tel=t["exactly_one_winner"],
                 base=b["exactly_one_winner"], target="yes", ok=t["exactly_one_winner"],
                 note=f"other answers: {t['other_statuses']}" if t["other_statuses"] else ""),
         ]
         return {"results": out, "rows": rows}
 
     def scenario_c(self) -> dict:
-        """racing claims of one request vs the baseline's bare conditional UPDATE"""
+        """racing claims of one request vs the baseline's bare conditional UPDATE, over HTTP and
+        over Socket.IO"""
         tel, base = self.telemed(), self.baseline()
-        out = self.run_claims(Target("telemed", tel.url, [tel], self), Target("baseline", base.url, [base], self))
+        telemed, baseline = Target("telemed", tel.url, [tel], self), Target("baseline", base.url, [base], self)
+        http = self.run_claims(telemed, baseline)
+        socket_ = self.run_claims(telemed, baseline, transport="socket")
         self.stop(tel, base)
-        return out
+        return {"results": {"http": http["results"], "socket": socket_["results"]},
+                "rows": http["rows"] + socket_["rows"]}
 
     # d ---------------------------------------------------------------------------------
 

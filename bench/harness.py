@@ -636,6 +636,16 @@ class ClientPool:
                 "disconnected": sum(a["disconnected"] for a in answers),
                 "connected": sum(a["connected"] for a in answers)}
 
+    def call_at_once(self, event: str, payloads: dict[str, dict], timeout: float = 120) -> list[dict]:
+        """Every listed client (cid -> payload) emits `event` at once and waits for its ack; per
+        client: cid, t_send, t_done (monotonic seconds, None without an ack) and the ack."""
+        per_worker: list[list[dict]] = [[] for _ in range(self.workers)]
+        for cid, payload in payloads.items():
+            per_worker[self.placement[cid][0]].append({"cid": cid, "payload": payload})
+        answers = self.broadcast([{"op": "call", "event": event, "calls": calls, "timeout": timeout}
+                                  if calls else None for calls in per_worker])
+        return [r for a in answers if a for r in a["results"]]
+
     def disconnect_all(self) -> None:
         self.all({"op": "disconnect"})
         self.placement.clear()
@@ -758,6 +768,21 @@ def _worker_main(port: int, index: int) -> None:
                 times = list(arrivals.get(key, {}).values())
                 answer({"n": len(times), "first": min(times) if times else None,
                         "last": max(times) if times else None})
+            elif op == "call":
+                event, timeout = command["event"], command["timeout"]
+
+                def call(spec, event=event, timeout=timeout):
+                    t_send = time.monotonic()
+                    try:
+                        ack = clients[spec["cid"]].call(event, spec["payload"], timeout=timeout)
+                    except Exception as exc:  # noqa: BLE001 - reported, not raised
+                        return {"cid": spec["cid"], "t_send": t_send, "t_done": None,
+                                "ack": None, "error": f"{exc.__class__.__name__}: {exc}"[:200]}
+                    return {"cid": spec["cid"], "t_send": t_send, "t_done": time.monotonic(), "ack": ack}
+
+                # Green threads started back to back: each sends as soon as it first runs.
+                pool = eventlet.greenpool.GreenPool(len(command["calls"]) or 1)
+                answer({"results": list(pool.imap(call, command["calls"]))})
             elif op == "take":
                 wanted = command.get("events")
                 out: dict = {}
