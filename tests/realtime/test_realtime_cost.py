@@ -3,6 +3,8 @@ queue, queue places go only where they changed, and clients over their rate limi
 
 Nothing here is timed; the benchmarks in bench/ measure speed.
 """
+from datetime import timedelta
+
 import pytest
 
 from telemed.extensions import socketio
@@ -135,6 +137,33 @@ def test_a_doctor_connecting_costs_the_same_statements_whatever_the_queue(
     assert empty <= 5, empty
 
 
+def test_a_doctor_reconnecting_after_an_outage_only_reads(app, login, district, monkeypatch):
+    """Every login of a district is over a minute old after an outage: its connect still writes
+    nothing (the use is noted for the sweep), and reads what any connect reads."""
+    import sqlalchemy as sa
+
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import Login
+    from telemed.realtime import handlers
+    from telemed.services import logins
+
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written by the test
+    doctor = login(district.doctor)
+    fresh, _ = _doctor_connect_statements(app, doctor)
+    with app.app_context():
+        db.session.execute(sa.update(Login).values(seen_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+    with recording_statements(app) as sent:
+        sock = socketio.test_client(app, flask_test_client=doctor.http)
+    assert sock.is_connected()
+    sock.disconnect()
+    writes = [s for s in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert writes == [] and len(sent) == fresh, sent
+    with app.app_context():
+        assert logins.write_pending_touches() == 1
+
+
 def test_connections_opened_and_closed_together_are_written_in_the_same_statements(
         app, login, district, password_hash, monkeypatch):
     """A reconnect storm is one transaction of a few statements, not one per connection; a doctor
@@ -256,8 +285,6 @@ def test_creation_and_chat_over_http_are_rate_limited_per_user(app, login, distr
 
 def _dead_process_leaves(app, district, password_hash, count):
     """`count` available doctors whose only connections belonged to a process that died."""
-    from datetime import timedelta
-
     from telemed.db import utcnow
     from telemed.extensions import db
     from telemed.models import Presence, PresenceConnection
