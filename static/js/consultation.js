@@ -143,7 +143,9 @@
       } else {
         await overHttp();
       }
-      box.value = "";
+      // Emptied only if it still holds what was sent: the next message, typed while this one was
+      // on its way (its message:new can come before its answer), is kept.
+      if (box.value.trim() === body) box.value = "";
       renderMessages();
     } catch (err) { alert(t.describeError(err)); }
   });

@@ -414,6 +414,33 @@ def test_the_whole_flow_in_russian_and_kazakh_on_a_360_px_phone(open_as, locale)
     post.screenshot(path=str(ARTIFACTS / f"outcome-{locale}-360.png"), full_page=True)
 
 
+def test_a_message_typed_while_the_last_one_is_on_its_way_is_kept(open_as, live_server):
+    """The chat box is emptied when a message is answered, but only of that message: the next one,
+    typed while the answer was on its way, stays (it was wiped, and the next click sent nothing)."""
+    doctor = open_as("doctor_g")
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    doctor.wait_for_selector("#connection[data-state=online]")
+    # Every answer to the page's socket events comes a second and a half late, as on a slow line.
+    doctor.evaluate("""() => {
+      const emit = window.telemed.emit;
+      window.answered = 0;
+      window.telemed.emit = (...args) => emit(...args).then((answer) => new Promise((resolve) =>
+        setTimeout(() => { window.answered += 1; resolve(answer); }, 1500)));
+    }""")
+    doctor.fill("#message-form textarea", "Is she breathing normally?")
+    doctor.click("#message-form button[type=submit]")
+    doctor.fill("#message-form textarea", "Give aspirin 300 mg")
+    doctor.wait_for_function("() => window.answered >= 1")
+    assert doctor.input_value("#message-form textarea") == "Give aspirin 300 mg"
+    doctor.click("#message-form button[type=submit]")
+    doctor.wait_for_selector("#messages li >> text=Give aspirin 300 mg")
+    assert doctor.locator("#messages li", has_text="Is she breathing normally?").count() == 1
+    doctor.wait_for_function("() => window.answered >= 2")
+    assert doctor.input_value("#message-form textarea") == ""
+
+
 def test_the_post_is_told_when_the_doctor_writes_and_can_answer_at_once_on_a_phone(open_as, live_server):
     post = open_as("feldsher_a", phone=True)
     doctor = open_as("doctor_g")
