@@ -1594,15 +1594,16 @@ class Bench:
         try:
             time.sleep(0.5)
             queue = f"redis://127.0.0.1:{redis_port}/0"
-            # docs/configuration.md: keep processes x 2 x TELEMED_DATABASE_POOL_SIZE below the
-            # server's max_connections (here with 30 left for the baseline pair and others)
+            # docs/configuration.md: keep processes x TELEMED_DATABASE_POOL_SIZE below the server's
+            # max_connections (here with 30 left for the baseline pair and others); the default
+            # (10) fits a default PostgreSQL (100), a smaller server gets a smaller pool.
             import sqlalchemy as sa
 
             engine = _engine(self.url)
             with engine.connect() as c:
                 max_connections = int(c.execute(sa.text("SHOW max_connections")).scalar())
             engine.dispose()
-            pool_size = max(5, (max_connections - 30) // 4)
+            pool_size = max(2, min(10, (max_connections - 30) // 2))
             tels = [self.telemed(TELEMED_MESSAGE_QUEUE=queue, TELEMED_TRUSTED_PROXIES=1,
                                  TELEMED_DATABASE_POOL_SIZE=pool_size) for _ in range(2)]
             bases = [self.baseline(message_queue=queue) for _ in range(2)]

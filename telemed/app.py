@@ -9,6 +9,7 @@ from telemed.db import configure_engine
 from telemed.errorhandlers import guard_request_bodies, register_error_handlers
 from telemed.extensions import babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman
 from telemed.realtime.manager import client_manager
+from telemed.sessions import CookieSessionOncePerSocket
 from telemed.web.assets import (
     ASSETS_KEY,
     AssetStore,
@@ -60,6 +61,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
     login_manager.init_app(app)
+    app.session_interface = CookieSessionOncePerSocket()
     # Registered before Talisman so that it runs after it (Flask runs these in reverse order).
     app.after_request(document_headers_only)
     talisman.init_app(

@@ -111,7 +111,7 @@ class Settings:
     positions_interval_s: float = 1.0
     connections_write_interval_s: float = 0.1
     max_connections: int = 10000
-    database_pool_size: int = 30
+    database_pool_size: int = 10
     read_timeout_s: int = 30
     header_deadline_s: int = 10
     access_log: bool = False
@@ -162,7 +162,7 @@ class Settings:
             positions_interval_s=_int_env("TELEMED_POSITIONS_INTERVAL_MS", 1000) / 1000,
             connections_write_interval_s=_int_env("TELEMED_CONNECTIONS_WRITE_INTERVAL_MS", 100) / 1000,
             max_connections=max(_int_env("TELEMED_MAX_CONNECTIONS", 10000), 16),
-            database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 30), 1),
+            database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 10), 1),
             read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),
             header_deadline_s=max(_int_env("TELEMED_HEADER_DEADLINE_S", 10), 1),
             access_log=_flag_env("TELEMED_ACCESS_LOG", False),
@@ -195,11 +195,13 @@ class Settings:
         """The Flask and extension configuration keys these settings imply."""
         is_sqlite = self.database_url.startswith("sqlite")
         engine_options: dict = {"pool_pre_ping": not is_sqlite}
-        # Sized to the requests one process serves at once: every green thread handling a request
-        # holds one connection until it ends (PostgreSQL's default allows 100 in all).
+        # A fixed pool, no overflow: in a burst the requests past the pool wait for a connection,
+        # first come first served, and the first ones finish before the later ones start. A pool
+        # as large as the burst ran them all interleaved on the one event loop, each as slow as the
+        # whole burst, and opened and closed its overflow connections in every burst (docs/
+        # decisions.md, "Database connections"; bench c on PostgreSQL: 4.95 x -> 2.15-2.40 x).
         if self.database_url not in ("sqlite://", "sqlite:///:memory:"):  # those share one connection
-            engine_options.update(pool_size=self.database_pool_size,
-                                  max_overflow=self.database_pool_size)
+            engine_options.update(pool_size=self.database_pool_size, max_overflow=0)
         if is_sqlite:
             engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
         return {

@@ -8,12 +8,32 @@ on whichever server process holds them, and no other device's.
 from __future__ import annotations
 
 from flask import session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user, logout_user
 
 from telemed.models import User
 from telemed.services import auth
 
 LOGIN_KEY = "login_id"
+# Where Flask-SocketIO (manage_session) keeps a connection's copy of the session, in the environ of
+# the connection's handshake that each of its events runs with.
+SOCKET_SESSION_KEY = "saved_session"
+
+
+class CookieSessionOncePerSocket(SecureCookieSessionInterface):
+    """The signed cookie session, read once per Socket.IO connection rather than once per event.
+
+    Flask opens the session for every request context it pushes, and Flask-SocketIO pushes one per
+    event, then swaps in the copy it saved when the connection began. The cookie of a connection
+    cannot change, so checking its signature and decompressing it on every event was thrown away.
+    The login it names is still checked against its row on every event (services/logins.py)."""
+
+    def open_session(self, app, request):
+        """The connection's saved session for a Socket.IO event; the cookie's otherwise."""
+        saved = request.environ.get(SOCKET_SESSION_KEY)
+        if saved is not None:
+            return saved
+        return super().open_session(app, request)
 
 
 def begin(user: User, login_id: str) -> None:

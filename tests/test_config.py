@@ -60,3 +60,35 @@ def test_an_access_log_setting_that_is_not_a_flag_stops_the_start(tmp_path, monk
     monkeypatch.setenv("TELEMED_ACCESS_LOG", "verbose")
     with pytest.raises(ConfigurationError, match="TELEMED_ACCESS_LOG must be 1 or 0"):
         Settings.from_env(instance_path=tmp_path, database_url="sqlite://", secret_key="k")
+
+
+def test_a_burst_past_the_database_pool_waits_for_a_pooled_connection(tmp_path, monkeypatch):
+    """No overflow connections: a request past the pool waits, first come first served, for one
+    that is given back, and no connection is opened and closed for the burst."""
+    import threading
+
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("TELEMED_DATABASE_POOL_SIZE", "2")
+    settings = Settings.from_env(instance_path=tmp_path, database_url=f"sqlite:///{tmp_path / 'pool.db'}",
+                                 secret_key="k")
+    options = dict(settings.flask_config()["SQLALCHEMY_ENGINE_OPTIONS"], pool_timeout=5)
+    engine = sa.create_engine(settings.database_url, **options)
+    opened = []
+    sa.event.listen(engine, "connect", lambda *_: opened.append(1))
+    held = [engine.connect() for _ in range(2)]
+    third_got_one = threading.Event()
+
+    def third_request():
+        with engine.connect():
+            third_got_one.set()
+
+    waiting = threading.Thread(target=third_request)
+    waiting.start()
+    assert not third_got_one.wait(0.3)  # the pool is in use: it waits
+    held.pop().close()
+    assert third_got_one.wait(5)
+    waiting.join()
+    held.pop().close()
+    assert len(opened) == 2
+    engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 
 from telemed.concurrency import run_blocking
-from telemed.db import write_transaction
+from telemed.db import end_read_transaction, write_transaction
 from telemed.errors import NotFound, PayloadTooLarge, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Attachment, Consultation, Message, User
@@ -112,6 +112,7 @@ def add_attachment(user: User, consultation_id: uuid.UUID, filename: str, claime
     if existing is not None:
         return existing, False
     content_type = _validate(filename, claimed_type, data)
+    end_read_transaction(db.session)  # no pooled connection held while the image is re-encoded
     data = run_blocking(without_metadata, data, content_type)
     attachment_id = uuid.uuid4()
     directory = storage_dir()

@@ -24,8 +24,6 @@ from telemed.services.events import SessionEnded
 # How stale `seen_at` may get before a use of the login notes it again: one write a minute at
 # most, not one per request.
 TOUCH_EVERY = timedelta(seconds=60)
-# IN lists of one UPDATE, well under every database's limit on bound parameters.
-TOUCH_CHUNK = 500
 # Changes to an account after which its logins must start again (they change what it may see).
 ENDING_CHANGES = {"active": "deactivated", "password": "password_reset", "role": "role_changed",
                   "facility_id": "facility_changed"}
@@ -34,6 +32,13 @@ _OPEN_LOGIN_USER = (
     select(User, Login.created_at, Login.seen_at).join(Login, Login.user_id == User.id)
     .where(Login.id == bindparam("login_id"), User.id == bindparam("user_id"),
            Login.ended_at.is_(None), User.active)
+)
+# One row's use; executed with many parameter sets (a batch), each login keeps its own time. The
+# table, not the mapped class, so the session runs a plain executemany with this WHERE clause.
+_TOUCH = (
+    update(Login.__table__)
+    .where(Login.__table__.c.id == bindparam("login_id"), Login.__table__.c.ended_at.is_(None))
+    .values(seen_at=bindparam("seen"))
 )
 
 
@@ -104,21 +109,16 @@ _touches = _PendingTouches()
 
 
 def write_pending_touches() -> int:
-    """Write `seen_at` of the logins used on this process since the last call, in one transaction
-    (one UPDATE per TOUCH_CHUNK logins), as of the latest use noted; ended logins stay as they
-    ended. The number of logins noted."""
+    """Write `seen_at` of the logins used on this process since the last call, each as of its own
+    latest use, in one transaction of one batched UPDATE; ended logins stay as they ended. The
+    number of logins noted."""
     touched = _touches.take()
     if not touched:
         return 0
-    login_ids = sorted(touched)
     try:
         with write_transaction(db.session) as session:
-            for start in range(0, len(login_ids), TOUCH_CHUNK):
-                chunk = login_ids[start:start + TOUCH_CHUNK]
-                session.execute(
-                    update(Login).where(Login.id.in_(chunk), Login.ended_at.is_(None))
-                    .values(seen_at=max(touched[login_id] for login_id in chunk))
-                    .execution_options(synchronize_session=False))
+            session.execute(_TOUCH, [{"login_id": login_id, "seen": at}
+                                     for login_id, at in sorted(touched.items())])
     except Exception:
         _touches.give_back(touched)
         raise

@@ -174,3 +174,22 @@ def test_a_body_over_the_limit_is_a_413_in_the_error_shape(app, active):
     big = feldsher.post("/consultations", json=consultation_body(complaint="x" * (1024 * 1024 + 10)))
     assert big.status_code == 413
     assert row_counts(app) == before
+
+
+def test_no_database_connection_is_held_while_a_photo_is_re_encoded(app, active, monkeypatch):
+    """Re-encoding runs off the event loop for tens of milliseconds; the pool is small and fixed,
+    so the upload gives its connection back first (other requests would wait for it)."""
+    from telemed.extensions import db
+    from telemed.services import attachments
+
+    consultation_id, feldsher, _doctor = active
+    held = []
+    re_encode = attachments.without_metadata
+
+    def watched(data, content_type):
+        held.append(db.session().in_transaction())
+        return re_encode(data, content_type)
+
+    monkeypatch.setattr(attachments, "without_metadata", watched)
+    assert upload(feldsher, consultation_id, JPEG).status_code == 201
+    assert held == [False]

@@ -1,4 +1,5 @@
 """Sessions that really end: a server-side login row, checked on every request and socket event."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -179,6 +180,22 @@ def test_a_login_used_after_a_minute_is_noted_and_written_with_the_others_in_one
     assert all(after[user_id] > before[user_id] + timedelta(seconds=100) for user_id in before)
     with app.app_context():
         assert logins.write_pending_touches() == 0  # written once
+
+
+def test_each_login_is_written_as_of_its_own_last_use(app, login, district):
+    """Written together, but not all as of the latest use: a login used earlier keeps its earlier
+    time (an idle limit counts from each login's own last request)."""
+    from telemed.services import logins
+
+    doctor, post = login(district.doctor), login(district.feldsher_a)
+    _age_logins(app, 120)
+    assert doctor.get("/session").status_code == 200
+    time.sleep(0.05)
+    assert post.get("/session").status_code == 200
+    with app.app_context():
+        assert logins.write_pending_touches() == 2
+    seen = _seen_at(app)
+    assert seen[district.feldsher_a.id] - seen[district.doctor.id] >= timedelta(seconds=0.04), seen
 
 
 def test_a_use_noted_and_not_yet_written_keeps_the_login_from_going_idle(app, login, district):

@@ -375,3 +375,36 @@ def test_a_closed_connection_costs_a_few_statements_whoever_it_was(app, login, d
     # post or a doctor's other tab)
     assert post_cost <= 3 and first_cost <= 3, (post_cost, first_cost)
     watcher.disconnect()
+
+
+def test_a_connection_reads_its_session_cookie_once_and_its_login_on_every_event(
+        app, login, district, monkeypatch):
+    """The cookie of a connection cannot change, so its signature is checked at connect only; the
+    login it names is still read on every event, so one ended behind the socket's back (no
+    session:ended reached it) is refused at the next event."""
+    import sqlalchemy as sa
+    from flask.sessions import SecureCookieSessionInterface
+
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import Login
+
+    opened = []
+    cookie_session = SecureCookieSessionInterface.open_session
+
+    def open_session(interface, flask_app, request):
+        opened.append(request.path)
+        return cookie_session(interface, flask_app, request)
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "open_session", open_session)
+    doctor = login(district.doctor)
+    opened.clear()
+    sock = socketio.test_client(app, flask_test_client=doctor.http)
+    acks = [sock.emit("presence:set", {"status": status}, callback=True) for status in ("away", "available") * 3]
+    assert all(ack["ok"] for ack in acks), acks
+    assert len(opened) == 1, opened
+    with app.app_context():
+        db.session.execute(sa.update(Login).values(ended_at=utcnow(), end_reason="logout"))
+        db.session.commit()
+    refused = sock.emit("presence:set", {"status": "away"}, callback=True)
+    assert refused["ok"] is False and refused["error"]["code"] == "unauthenticated", refused
