@@ -9,9 +9,12 @@ network, no event loop), on one SQLite file, it times
 - the login check alone, which every request and socket event must make (DESIGN.md, revocable
   sessions): `services.logins.user_of` called in an application context, no request around it;
 - telemed's losing `POST /api/v1/consultations/<id>/accept` (409): the login check, CSRF, the rate
-  limiter, the light read of the consultation and a translated refusal.
+  limiter, the light read of the consultation and a translated refusal;
+- the same two over Socket.IO, as the doctor's page claims: the baseline's `claim` event running the
+  bare UPDATE, and telemed's losing `consultation:accept` (the login check on the event, the
+  per-connection rate limit, the light read, a translated refusal in the acknowledgement).
 
-Each is repeated `--requests` times, the three alternated `--repeat` times. Usage:
+Each is repeated `--requests` times, the kinds alternated `--repeat` times. Usage:
 
     .venv/bin/python bench/claim_cost_bench.py [--requests 2000] [--repeat 3]
 
@@ -55,7 +58,8 @@ def _telemed(root: Path):
     settings = Settings.from_env(
         instance_path=root / "instance", database_url=f"sqlite:///{root / 'telemed.db'}",
         secret_key="bench", async_mode="threading", login_rate_limit=LIMITLESS,
-        login_account_rate_limit=LIMITLESS, write_rate_limit=LIMITLESS, message_queue=None)
+        login_account_rate_limit=LIMITLESS, write_rate_limit=LIMITLESS, socket_rate_limit=LIMITLESS,
+        message_queue=None)
     app = create_app(settings)
     with app.app_context():
         upgrade()
@@ -107,25 +111,46 @@ def _login_check(app, client):
 
 
 def _bare(root: Path):
-    """The baseline's claim route on its own SQLite file, its one row already taken."""
+    """The baseline's claim route and `claim` event on its own SQLite file, its one row already
+    taken; (HTTP test client, Socket.IO test client)."""
+    from flask_socketio import SocketIO
+
     engine = sa.create_engine(f"sqlite:///{root / 'bare.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE claims (id TEXT PRIMARY KEY, status TEXT, doctor_id INT)"))
         conn.execute(sa.text("INSERT INTO claims VALUES ('taken', 'active', 1)"))
     app = Flask("bare")
 
+    socketio = SocketIO(app, async_mode="threading")
+
+    def update(cid: str, doctor_id: int) -> bool:
+        with engine.begin() as conn:
+            return conn.execute(sa.text(
+                "UPDATE claims SET status='active', doctor_id=:d WHERE id=:id AND status='waiting'"),
+                {"d": doctor_id, "id": cid}).rowcount == 1
+
     @app.post("/claim/<cid>")
     def claim(cid):
-        doctor_id = int(request.get_json()["doctor_id"])
-        with engine.begin() as conn:
-            changed = conn.execute(sa.text(
-                "UPDATE claims SET status='active', doctor_id=:d WHERE id=:id AND status='waiting'"),
-                {"d": doctor_id, "id": cid}).rowcount
-        if changed == 1:
+        if update(cid, int(request.get_json()["doctor_id"])):
             return jsonify({"id": cid})
         return jsonify({"error": {"code": "conflict"}}), 409
 
-    return app.test_client()
+    @socketio.on("claim")
+    def claim_event(data):
+        if update(data["id"], int(data["doctor_id"])):
+            return {"ok": True, "id": data["id"]}
+        return {"ok": False, "error": {"code": "conflict"}}
+
+    http = app.test_client()
+    return http, socketio.test_client(app, flask_test_client=http)
+
+
+def _acked(emit):
+    """A Socket.IO call shaped as an answer for the timing loop: 200 if acknowledged ok, else 409."""
+    def send():
+        ack = emit()
+        return SimpleNamespace(status_code=200 if ack["ok"] else 409 if ack["error"]["code"] == "conflict" else 500)
+    return send
 
 
 def _per_request_s(send, expected_status: int, requests: int) -> float:
@@ -150,19 +175,26 @@ def main() -> None:
 
 
 def _measure(root: Path, args) -> tuple[dict[str, list[float]], tuple, tuple]:
+    from telemed.extensions import socketio
+
     app, doctor, csrf, consultation_id = _telemed(root)
-    bare = _bare(root)
+    bare, bare_socket = _bare(root)
+    doctor_socket = socketio.test_client(app, flask_test_client=doctor)
     kinds = {
         "bare": (lambda: bare.post("/claim/taken", json={"doctor_id": 2}), 409),
         "login check": (_login_check(app, doctor), 200),
         "claim": (lambda: doctor.post(f"/api/v1/consultations/{consultation_id}/accept", json={},
                                       headers=csrf), 409),
+        "bare socket": (_acked(lambda: bare_socket.emit("claim", {"id": "taken", "doctor_id": 2},
+                                                        callback=True)), 409),
+        "socket claim": (_acked(lambda: doctor_socket.emit("consultation:accept", {"id": consultation_id},
+                                                           callback=True)), 409),
     }
     for send, status in kinds.values():  # warm-up: caches, compiled statements
         _per_request_s(send, status, 200)
     load_start = os.getloadavg()
     runs: dict[str, list[float]] = {kind: [] for kind in kinds}
-    for _ in range(args.repeat):  # alternated, so a change in the machine's load hits all three
+    for _ in range(args.repeat):  # alternated, so a change in the machine's load hits them all
         for kind, (send, status) in kinds.items():
             runs[kind].append(_per_request_s(send, status, args.requests))
     return runs, load_start, os.getloadavg()
@@ -172,32 +204,38 @@ def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
     median = {kind: statistics.median(values) for kind, values in runs.items()}
     commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
-    rows = (("bare conditional UPDATE, refused (baseline)", "bare"),
-            ("telemed's login check alone (`logins.user_of`, in a bare request context)", "login check"),
-            ("telemed losing claim, 409", "claim"))
+    # (label, kind, the kind it is compared with)
+    rows = (("bare conditional UPDATE over HTTP, refused (baseline)", "bare", "bare"),
+            ("telemed's login check alone (`logins.user_of`, in a bare request context)", "login check", "bare"),
+            ("telemed losing claim over HTTP, 409", "claim", "bare"),
+            ("bare conditional UPDATE as a Socket.IO `claim` event, refused (baseline)", "bare socket",
+             "bare socket"),
+            ("telemed losing `consultation:accept`, refused", "socket claim", "bare socket"))
     lines = [
         "# One losing claim, in-process: telemed against the bare conditional UPDATE",
         "",
         f"`bench/claim_cost_bench.py`, {datetime.now(UTC).isoformat(timespec='seconds')} (UTC), code {commit}, "
-        f"SQLite, Flask test client (no network, no event loop); load average (1/5/15 min) at start "
-        f"{[round(x, 2) for x in load_start]}, at end {[round(x, 2) for x in load_end]}.",
+        f"SQLite, Flask and Flask-SocketIO test clients (no network, no event loop); load average "
+        f"(1/5/15 min) at start {[round(x, 2) for x in load_start]}, at end {[round(x, 2) for x in load_end]}.",
         "",
-        f"{args.requests} requests of each kind, the three kinds alternated {args.repeat} times; the median "
-        "run per kind.",
+        f"{args.requests} requests of each kind, the kinds alternated {args.repeat} times; the median "
+        "run per kind. Each kind is compared with the bare UPDATE reached the same way.",
         "",
         "| request | per request (ms) | x baseline | runs (ms per request) |",
         "|---|---|---|---|",
     ]
-    for label, kind in rows:
-        lines.append(f"| {label} | {median[kind] * 1000:.3f} | {median[kind] / median['bare']:.2f} | "
+    for label, kind, baseline in rows:
+        lines.append(f"| {label} | {median[kind] * 1000:.3f} | {median[kind] / median[baseline]:.2f} | "
                      f"{', '.join(f'{x * 1000:.3f}' for x in runs[kind])} |")
     rest = median["claim"] - median["login check"]
-    lines += ["", f"Beyond its login check, a losing claim spends {rest * 1000:.3f} ms in the request's own "
-              "machinery (session cookie, CSRF, rate limiter, the light read, the translated refusal, the "
-              "security headers): on its own "
-              f"{rest / median['bare']:.1f} x the whole baseline request. In the dispatch bench's race of 100 "
-              "claims on one event loop, the p50 claim waits for about fifty losing claims, plus the winner's "
-              "fan-out to 200 doctors, which the baseline does not send.", ""]
+    lines += ["", f"Beyond its login check, a losing claim over HTTP spends {rest * 1000:.3f} ms in the "
+              "request's own machinery (session cookie, CSRF, rate limiter, the light read, the translated "
+              "refusal, the security headers): on its own "
+              f"{rest / median['bare']:.1f} x the whole baseline request. Over Socket.IO there is no cookie, "
+              "CSRF token or header to handle per event; the login check, the per-connection rate limit, the "
+              "light read and the translated refusal remain. In the dispatch bench's race of 100 claims on "
+              "one event loop, the p50 claim waits for about fifty losing claims, plus the winner's fan-out "
+              "to 200 doctors, which the baseline does not send.", ""]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
