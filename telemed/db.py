@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from telemed.services import events
@@ -112,6 +113,37 @@ def end_read_transaction(session: Session) -> None:
         session.commit()
     finally:
         session.expire_on_commit = expire
+
+
+@contextmanager
+def detached_session(engine: Engine) -> Iterator[Session]:
+    """A read-only session on a connection taken out of the pool for good and closed at the end.
+
+    For a read paced by a client, such as an export downloading over a slow line: it would
+    otherwise hold one of the pool's few connections for as long (TELEMED_DATABASE_POOL_SIZE). The
+    pool opens a new connection in its place when it next needs one."""
+    connection = engine.connect()
+    if isinstance(engine.pool, QueuePool):  # a single shared connection (in-memory SQLite) stays
+        connection.detach()
+    session = Session(bind=connection)
+    try:
+        yield session
+    finally:
+        session.close()
+        connection.close()
+
+
+def rows_read_apart(session: Session, engine: Engine, query, forget: tuple[int, ...] = ()) -> Iterator:
+    """The rows of `query` for a read paced by a client (a download): `session` gives its pooled
+    connection back first and the rows come on a connection of their own (`detached_session`); the
+    objects at the positions `forget` leave the identity map once used, so it does not grow."""
+    end_read_transaction(session)
+    with detached_session(engine) as own:
+        for row in own.execute(query):
+            yield row
+            for position in forget:
+                if row[position] is not None:
+                    own.expunge(row[position])
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from typing import Iterator
 
 from sqlalchemy import String, cast, func, select
 
-from telemed.db import LIKE_ESCAPE, containing
+from telemed.db import LIKE_ESCAPE, containing, rows_read_apart
 from telemed.extensions import db
 from telemed.models import AuditEntry, User
 from telemed.services import csv_export
@@ -48,12 +48,10 @@ def to_csv(filters: dict) -> Iterator[str]:
              .where(*_conditions(filters)).order_by(AuditEntry.at, AuditEntry.id)
              .execution_options(yield_per=1000))
 
-    def rows():
-        for entry, actor in db.session.execute(query):
-            yield [entry.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                   entry.actor_id or "", actor or "", entry.action, entry.object_type or "",
-                   entry.object_id or "", entry.ip or "",
-                   json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True)]
-            db.session.expunge(entry)
-
-    return csv_export.stream(CSV_COLUMNS, rows())
+    # A download: read outside the pool (db.rows_read_apart), each entry let go once written.
+    return csv_export.stream(CSV_COLUMNS, (
+        [entry.at.isoformat(timespec="seconds").replace("+00:00", "Z"), entry.actor_id or "", actor or "",
+         entry.action, entry.object_type or "", entry.object_id or "", entry.ip or "",
+         json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True)]
+        for entry, actor in rows_read_apart(db.session, db.engine, query, forget=(0,))
+    ))

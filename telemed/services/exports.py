@@ -1,7 +1,8 @@
 """Exports of consultations: CSV (one row a consultation) and a FHIR R4 Bundle, both streamed.
 
 Rows are read in batches (`yield_per`) and written as they come, so a long range never has to fit
-in memory. Patient IINs are not exported (docs/exports.md).
+in memory; they are read on a connection outside the pool, which a slow download would otherwise
+hold. Patient IINs are not exported (docs/reports.md).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from telemed.db import utcnow
+from telemed.db import rows_read_apart, utcnow
 from telemed.extensions import db
 from telemed.models import Consultation, ConsultationEvent, Facility, Outcome, User
 from telemed.services import csv_export
@@ -49,12 +50,9 @@ def _rows(start: datetime, end: datetime, facility_id: int | None):
              .where(*conditions)
              .order_by(Consultation.created_at, Consultation.id)
              .execution_options(yield_per=BATCH))
-    for row in db.session.execute(query):
-        yield row
-        # Keep the identity map from growing with the export.
-        for entity in (row[0], row[4]):
-            if entity is not None:
-                db.session.expunge(entity)
+    # Paced by the administrator's line: read outside the pool. The consultation and its outcome
+    # are let go row by row; facilities and people recur, and stay.
+    return rows_read_apart(db.session, db.engine, query, forget=(0, 4))
 
 
 def consultations_csv(start: datetime, end: datetime, facility_id: int | None = None) -> Iterator[str]:

@@ -110,3 +110,23 @@ def test_exports_download_as_files_named_by_their_period(login, district):
         "/exports/consultations.csv": "attachment; filename=consultations_2026-04-01_2026-04-30.csv",
         "/exports/audit.csv": "attachment; filename=audit.csv",
     }
+
+
+def test_an_export_downloading_holds_no_pooled_connection(app, login, district, monkeypatch):
+    """An export is paced by the administrator's line: while it downloads, the pool's connections
+    stay with requests (the rows come on a connection of their own), and every row still comes."""
+    from telemed.extensions import db
+    from telemed.services import exports
+
+    monkeypatch.setattr(exports, "BATCH", 1)  # one chunk a consultation, so the download pauses mid-read
+    ids = {c["id"] for c in history(login, district)}
+    admin = login(district.admin)
+    response = admin.http.get("/api/v1/exports/consultations.csv", buffered=False)
+    chunks = iter(response.response)
+    received = [next(chunks), next(chunks)]  # the header and the first consultation
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 0
+    received.extend(chunks)
+    response.close()
+    rows = list(csv.DictReader(io.StringIO(b"".join(received).decode())))
+    assert {r["id"] for r in rows} == ids
