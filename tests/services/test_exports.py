@@ -112,21 +112,47 @@ def test_exports_download_as_files_named_by_their_period(login, district):
     }
 
 
-def test_an_export_downloading_holds_no_pooled_connection(app, login, district, monkeypatch):
-    """An export is paced by the administrator's line: while it downloads, the pool's connections
-    stay with requests (the rows come on a connection of their own), and every row still comes."""
+def _download_paused_mid_read(app, login, district, monkeypatch):
+    """(the streamed response, its chunks, the two received so far, the consultations' ids,
+    the count of connections taken out of the pool and closed since)."""
+    import sqlalchemy as sa
+
     from telemed.extensions import db
     from telemed.services import exports
 
     monkeypatch.setattr(exports, "BATCH", 1)  # one chunk a consultation, so the download pauses mid-read
     ids = {c["id"] for c in history(login, district)}
-    admin = login(district.admin)
-    response = admin.http.get("/api/v1/exports/consultations.csv", buffered=False)
+    closed_apart = []
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "close_detached", lambda *_: closed_apart.append(1))
+    response = login(district.admin).http.get("/api/v1/exports/consultations.csv", buffered=False)
     chunks = iter(response.response)
     received = [next(chunks), next(chunks)]  # the header and the first consultation
+    return response, chunks, received, ids, closed_apart
+
+
+def test_an_export_downloading_holds_no_pooled_connection(app, login, district, monkeypatch):
+    """An export is paced by the administrator's line: while it downloads, the pool's connections
+    stay with requests (the rows come on a connection of their own), and every row still comes."""
+    from telemed.extensions import db
+
+    response, chunks, received, ids, closed_apart = _download_paused_mid_read(app, login, district,
+                                                                              monkeypatch)
     with app.app_context():
         assert db.engine.pool.checkedout() == 0
     received.extend(chunks)
     response.close()
     rows = list(csv.DictReader(io.StringIO(b"".join(received).decode())))
     assert {r["id"] for r in rows} == ids
+    assert closed_apart == [1]
+
+
+def test_an_export_abandoned_halfway_closes_its_connection(app, login, district, monkeypatch):
+    """The administrator closes the tab mid-download: the connection read apart is closed, not
+    left open on the database server."""
+    response, _chunks, _received, _ids, closed_apart = _download_paused_mid_read(app, login, district,
+                                                                                 monkeypatch)
+    assert closed_apart == []
+    response.close()
+    assert closed_apart == [1]
