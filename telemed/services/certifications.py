@@ -127,11 +127,14 @@ def current_holdings(user_id: int, day: date | None = None) -> list[dict]:
             for code, name, best, expires in rows]
 
 
+# Read on every connect of a doctor and claim of a specialty's request: built once.
+_REQUIREMENTS = select(SpecialtyRequirement.specialty, SpecialtyRequirement.type_id)
+
+
 def qualified_specialties(doctor: User, day: date | None = None) -> list[str]:
     """The doctor's specialties they may take now: those whose required type they hold validly."""
     specialties = list(doctor.specialties or [])
-    requirements = db.session.execute(select(SpecialtyRequirement.specialty,
-                                             SpecialtyRequirement.type_id)).all()
+    requirements = db.session.execute(_REQUIREMENTS).all()
     if not {specialty for specialty, _type_id in requirements} & set(specialties):
         return specialties  # nothing they hold asks for a certificate: no need to read theirs
     day = day or district_today()

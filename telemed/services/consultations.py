@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -26,11 +26,11 @@ from telemed.services.events import ConsultationChanged
 from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
 from telemed.services.policy import (
+    WAITING_OFFERED_TO_QUALIFIED,
     offered_to,
     offered_to_every_doctor,
     require_role,
     visible_to,
-    waiting_offered_to,
 )
 from telemed.services.queue import QUEUE_ORDER
 
@@ -86,14 +86,22 @@ def list_consultations(user: User, filters: dict) -> Page:
     return Page(items=items, total=total)
 
 
+# Every connect and resync of a doctor runs it: built once, so each pays only for running it.
+_DOCTOR_QUEUE = (
+    select(Consultation)
+    .where(WAITING_OFFERED_TO_QUALIFIED
+           | ((Consultation.doctor_id == bindparam("doctor_id")) & (Consultation.status == "active")))
+    .order_by(*QUEUE_ORDER)
+)
+
+
 def doctor_queue(doctor: User, qualified: list[str] | None = None
                  ) -> tuple[list[Consultation], list[Consultation]]:
     """The waiting consultations offered to this doctor (queue order) and their active ones
-    (oldest claim first), read in one statement: every connect and resync of a doctor runs it."""
-    held = (Consultation.doctor_id == doctor.id) & (Consultation.status == "active")
-    rows = db.session.scalars(
-        select(Consultation).where(waiting_offered_to(doctor, qualified) | held).order_by(*QUEUE_ORDER)
-    ).all()
+    (oldest claim first), read in one statement."""
+    if qualified is None:
+        qualified = qualified_specialties(doctor)
+    rows = db.session.scalars(_DOCTOR_QUEUE, {"qualified": qualified, "doctor_id": doctor.id}).all()
     waiting = [c for c in rows if c.status == "waiting"]
     active = sorted((c for c in rows if c.status == "active"), key=lambda c: c.accepted_at)
     return waiting, active
@@ -185,6 +193,13 @@ def _by_client_key(requester: User, client_key: uuid.UUID) -> Consultation | Non
     )
 
 
+# What a claim reads before it may write, run by every claim of a race: built once.
+_CLAIM_LIGHT_READ = (
+    select(Consultation.status, Consultation.specialty, Consultation.escalation_level)
+    .where(Consultation.id == bindparam("id"))
+)
+
+
 def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     """Claim a waiting consultation; exactly one of any number of concurrent claims wins.
 
@@ -194,10 +209,7 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     require_role(doctor, "doctor")
     doctor_id = doctor.id
     limit = current_app.config["TELEMED"].max_active_per_doctor
-    current = db.session.execute(
-        select(Consultation.status, Consultation.specialty, Consultation.escalation_level)
-        .where(Consultation.id == consultation_id)
-    ).one_or_none()
+    current = db.session.execute(_CLAIM_LIGHT_READ, {"id": consultation_id}).one_or_none()
     if current is None:
         raise NotFound(_("No such consultation."))
     # A doctor's qualifications are read only for a request of one specialty: general and

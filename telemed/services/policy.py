@@ -7,7 +7,7 @@ refused (403).
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 
 from telemed.errors import Forbidden
 from telemed.models import Consultation, User
@@ -51,6 +51,12 @@ def waiting_offered_to(doctor: User, qualified: list[str] | None = None):
     if qualified is None:
         qualified = qualified_specialties(doctor)
     return (Consultation.status == "waiting") & offered_to(qualified)
+
+
+# `waiting_offered_to` with the specialties as the parameter `qualified`, for a statement built
+# once and run on every connect: building and keying it anew cost more than running it.
+WAITING_OFFERED_TO_QUALIFIED = (Consultation.status == "waiting") & offered_to(
+    bindparam("qualified", expanding=True))
 
 
 def is_participant(user: User, consultation: Consultation) -> bool:

@@ -13,7 +13,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
@@ -244,10 +244,13 @@ def status_of(user_id: int) -> str:
     return db.session.scalar(select(Presence.status).where(Presence.user_id == user_id)) or "offline"
 
 
+# Read on every connect of a doctor: built once, so a connect pays only for running it.
+_CHOSEN_STATUS = select(Presence.chosen_status).where(Presence.user_id == bindparam("user_id"))
+
+
 def chosen_status_of(user_id: int) -> str:
     """The status a doctor chose for when they are connected (`available` until they choose)."""
-    chosen = db.session.scalar(select(Presence.chosen_status).where(Presence.user_id == user_id))
-    return chosen or "available"
+    return db.session.scalar(_CHOSEN_STATUS, {"user_id": user_id}) or "available"
 
 
 def doctors_on_duty() -> list[dict]:
