@@ -110,7 +110,6 @@ class Settings:
     connection_stale_s: int = 30
     positions_interval_s: float = 1.0
     connections_write_interval_s: float = 0.1
-    snapshot_batch_s: float = 0.02
     max_connections: int = 10000
     database_pool_size: int = 10
     read_timeout_s: int = 30
@@ -162,7 +161,6 @@ class Settings:
             connection_stale_s=max(_int_env("TELEMED_CONNECTION_STALE_S", 30), 3),
             positions_interval_s=_int_env("TELEMED_POSITIONS_INTERVAL_MS", 1000) / 1000,
             connections_write_interval_s=_int_env("TELEMED_CONNECTIONS_WRITE_INTERVAL_MS", 100) / 1000,
-            snapshot_batch_s=_int_env("TELEMED_SNAPSHOT_BATCH_MS", 20) / 1000,
             max_connections=max(_int_env("TELEMED_MAX_CONNECTIONS", 10000), 16),
             database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 10), 1),
             read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),

@@ -71,7 +71,6 @@ def settings(database_url, tmp_path_factory) -> Settings:
         message_queue=None,
         positions_interval_s=0,  # queue:positions sent at once, so tests see them synchronously
         connections_write_interval_s=0,  # and connections written as they open and close
-        snapshot_batch_s=0,  # and a doctor's queue snapshot read as they connect
         default_locale="en",  # most tests read English messages; tests/web/test_languages.py the rest
     )
 

@@ -1,7 +1,6 @@
 """Socket.IO handlers: authenticate, validate, call one service, acknowledge."""
 from __future__ import annotations
 
-import threading
 from functools import wraps
 
 from flask import current_app, request, session
@@ -25,7 +24,7 @@ from telemed.services import audit, consultations, messages, presence
 from telemed.services.certifications import qualified_specialties
 from telemed.services.policy import require_role
 from telemed.services.representation import consultation_payload, message_payload
-from telemed.services.snapshots import post_snapshot, queue_snapshot, queue_snapshots
+from telemed.services.snapshots import post_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
 
 LOCALE_KEY = "telemed_socket_locale"
@@ -35,47 +34,13 @@ connections_written = Coalesced(presence.write_pending_connections,
                                 "writing connections")
 
 
-def _send_snapshot() -> None:
+def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None = None) -> None:
     user = current_user
     if user.role == "doctor":
-        notifier.snapshot("queue:snapshot", queue_snapshot(user), request.sid)
+        notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified, chosen_status),
+                          request.sid)
     elif user.role == "feldsher":
         notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
-
-
-class _AwaitingSnapshots:
-    """Doctors' connections opened since their queue snapshots were last sent: a district's
-    doctors connecting together (a restart, a cell tower back up) read the queue once, not once
-    each (services/snapshots.py)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._awaiting: dict[str, tuple[int, list[str]]] = {}
-
-    def add(self, sid: str, doctor_id: int, qualified: list[str]) -> None:
-        with self._lock:
-            self._awaiting[sid] = (doctor_id, qualified)
-
-    def send(self) -> None:
-        """Read the snapshots of every connection waiting for one together, and send each its own.
-        If the read fails, those connections are closed: their pages reconnect and ask again."""
-        with self._lock:
-            awaiting, self._awaiting = self._awaiting, {}
-        if not awaiting:
-            return
-        try:
-            snapshots = queue_snapshots(dict(awaiting.values()))
-        except Exception:
-            for sid in awaiting:
-                socketio.server.disconnect(sid, namespace="/")
-            raise
-        for sid, (doctor_id, _qualified) in awaiting.items():
-            notifier.snapshot("queue:snapshot", snapshots[doctor_id], sid)
-
-
-_awaiting_snapshots = _AwaitingSnapshots()
-snapshots_sent = Coalesced(_awaiting_snapshots.send, lambda app: app.config["TELEMED"].snapshot_batch_s,
-                           "sending queue snapshots")
 
 
 # Every client event and the roles that may send it (DESIGN.md, Real-time); tests walk it.
@@ -138,15 +103,9 @@ def on_connect(auth=None):
     # otherwise expire it and cost a reload for the snapshot; its columns are all the snapshot
     # reads (this context ends with it).
     db.session.expunge(user)
-    presence.connected(user, request.sid, login_id)
+    chosen_status = presence.connected(user, request.sid, login_id)
     connections_written.soon()
-    if user.role == "doctor":
-        # Read after the rooms are joined, so a change committed meanwhile is in the snapshot or
-        # reaches the connection as an event.
-        _awaiting_snapshots.add(request.sid, user.id, specialties)
-        snapshots_sent.soon()
-    else:
-        _send_snapshot()
+    _send_snapshot(specialties, chosen_status)
 
 
 @socketio.on("disconnect")

@@ -27,7 +27,6 @@ from telemed.services.news2 import score as news2_score
 from telemed.services.news2 import triaged_priority
 from telemed.services.policy import (
     WAITING_OFFERED_TO_QUALIFIED,
-    is_offered_to,
     offered_to,
     offered_to_every_doctor,
     require_role,
@@ -87,27 +86,25 @@ def list_consultations(user: User, filters: dict) -> Page:
     return Page(items=items, total=total)
 
 
-# Every snapshot of doctors' queues runs these: built once, so each pays only for running them.
-_WAITING_OFFERED = select(Consultation).where(WAITING_OFFERED_TO_QUALIFIED).order_by(*QUEUE_ORDER)
-_HELD_BY = (
+# Every connect and resync of a doctor runs it: built once, so each pays only for running it.
+_DOCTOR_QUEUE = (
     select(Consultation)
-    .where(Consultation.status == "active",
-           Consultation.doctor_id.in_(bindparam("doctor_ids", expanding=True)))
-    .order_by(Consultation.accepted_at, Consultation.id)
+    .where(WAITING_OFFERED_TO_QUALIFIED
+           | ((Consultation.doctor_id == bindparam("doctor_id")) & (Consultation.status == "active")))
+    .order_by(*QUEUE_ORDER)
 )
 
 
-def doctors_queues(qualified_by_doctor: dict[int, list[str]]
-                   ) -> dict[int, tuple[list[Consultation], list[Consultation]]]:
-    """For each doctor (id: the specialties they are qualified in), the waiting consultations
-    offered to them (queue order) and their active ones (oldest claim first): two statements
-    however many doctors, so a district's doctors connecting together read the queue once."""
-    anyone_qualified = sorted(set().union(*qualified_by_doctor.values()))
-    waiting = db.session.scalars(_WAITING_OFFERED, {"qualified": anyone_qualified}).all()
-    held = db.session.scalars(_HELD_BY, {"doctor_ids": list(qualified_by_doctor)}).all()
-    return {doctor_id: ([c for c in waiting if is_offered_to(c, qualified)],
-                        [c for c in held if c.doctor_id == doctor_id])
-            for doctor_id, qualified in qualified_by_doctor.items()}
+def doctor_queue(doctor: User, qualified: list[str] | None = None
+                 ) -> tuple[list[Consultation], list[Consultation]]:
+    """The waiting consultations offered to this doctor (queue order) and their active ones
+    (oldest claim first), read in one statement."""
+    if qualified is None:
+        qualified = qualified_specialties(doctor)
+    rows = db.session.scalars(_DOCTOR_QUEUE, {"qualified": qualified, "doctor_id": doctor.id}).all()
+    waiting = [c for c in rows if c.status == "waiting"]
+    active = sorted((c for c in rows if c.status == "active"), key=lambda c: c.accepted_at)
+    return waiting, active
 
 
 def facility_open_consultations(facility_id: int) -> list[Consultation]:
@@ -219,7 +216,7 @@ def accept(doctor: User, consultation_id: uuid.UUID) -> Consultation:
     # escalated ones go to every doctor (most claims, and every loser of a race for one, skip it).
     to_everyone = offered_to_every_doctor(current)
     qualified = [] if to_everyone else qualified_specialties(doctor)
-    if not is_offered_to(current, qualified):
+    if not (to_everyone or current.specialty in qualified):
         # Never offered to this doctor, so outside their scope whatever its state: answered as if
         # it did not exist (DESIGN.md, errors). A doctor it was offered to who lost the race is
         # told so (409) below.

@@ -45,11 +45,6 @@ def offered_to_every_doctor(consultation: Consultation) -> bool:
     return consultation.specialty == "general" or consultation.escalation_level > 0
 
 
-def is_offered_to(consultation: Consultation, qualified: list[str]) -> bool:
-    """`offered_to` for one loaded consultation and a doctor qualified in these specialties."""
-    return offered_to_every_doctor(consultation) or consultation.specialty in qualified
-
-
 def waiting_offered_to(doctor: User, qualified: list[str] | None = None):
     """SQL condition: waiting consultations this doctor (qualified in these specialties, read when
     not given) is eligible for."""

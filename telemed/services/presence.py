@@ -126,12 +126,14 @@ class _PendingConnections:
 _pending = _PendingConnections()
 
 
-def connected(user: User, sid: str, login_id: str | None) -> None:
+def connected(user: User, sid: str, login_id: str | None) -> str | None:
     """A connection of this user (of this login) opened on this server process, written soon with
-    the others."""
+    the others; for a doctor, the status they chose (what their page shows)."""
     now = utcnow()
+    is_doctor = user.role == "doctor"
     _pending.open(dict(sid=sid, user_id=user.id, login_id=login_id, server_id=SERVER_ID,
-                       connected_at=now, seen_at=now), user.role == "doctor")
+                       connected_at=now, seen_at=now), is_doctor)
+    return chosen_status_of(user.id) if is_doctor else None
 
 
 def disconnected(sid: str) -> None:
@@ -242,16 +244,13 @@ def status_of(user_id: int) -> str:
     return db.session.scalar(select(Presence.status).where(Presence.user_id == user_id)) or "offline"
 
 
-# Read for every snapshot of doctors' queues: built once, so each pays only for running it.
-_CHOSEN_STATUSES = select(Presence.user_id, Presence.chosen_status).where(
-    Presence.user_id.in_(bindparam("user_ids", expanding=True)))
+# Read on every connect of a doctor: built once, so a connect pays only for running it.
+_CHOSEN_STATUS = select(Presence.chosen_status).where(Presence.user_id == bindparam("user_id"))
 
 
-def chosen_statuses(user_ids: list[int]) -> dict[int, str]:
-    """The status each of these doctors chose for when they are connected (`available` until
-    they choose), in one statement."""
-    chosen = dict(db.session.execute(_CHOSEN_STATUSES, {"user_ids": user_ids}).all())
-    return {user_id: chosen.get(user_id) or "available" for user_id in user_ids}
+def chosen_status_of(user_id: int) -> str:
+    """The status a doctor chose for when they are connected (`available` until they choose)."""
+    return db.session.scalar(_CHOSEN_STATUS, {"user_id": user_id}) or "available"
 
 
 def doctors_on_duty() -> list[dict]:

@@ -3,30 +3,19 @@ from __future__ import annotations
 
 from telemed.models import User
 from telemed.services import presence
-from telemed.services.certifications import qualified_specialties
-from telemed.services.consultations import doctors_queues, facility_open_consultations
+from telemed.services.consultations import doctor_queue, facility_open_consultations
 from telemed.services.messages import doctor_message_counts
-from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_list_payload
 
 
-def queue_snapshot(doctor: User, qualified: list[str] | None = None) -> dict:
+def queue_snapshot(doctor: User, qualified: list[str] | None = None,
+                   chosen_status: str | None = None) -> dict:
     """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
-    if qualified is None:
-        qualified = qualified_specialties(doctor)
-    return queue_snapshots({doctor.id: qualified})[doctor.id]
-
-
-def queue_snapshots(qualified_by_doctor: dict[int, list[str]]) -> dict[int, dict]:
-    """`queue:snapshot` of several doctors (id: qualified specialties) at once: the same statements
-    for one doctor or a district's, and each consultation shaped once for all of them."""
-    queues = doctors_queues(qualified_by_doctor)
-    chosen = presence.chosen_statuses(list(qualified_by_doctor))
-    state = QueueState.now()
-    return {doctor_id: {"waiting": consultation_list_payload(waiting, state),
-                        "active": consultation_list_payload(active, state),
-                        "presence": chosen[doctor_id]}
-            for doctor_id, (waiting, active) in queues.items()}
+    doctor_id = doctor.id
+    waiting, active = doctor_queue(doctor, qualified)
+    return {"waiting": consultation_list_payload(waiting),
+            "active": consultation_list_payload(active),
+            "presence": chosen_status or presence.chosen_status_of(doctor_id)}
 
 
 def post_snapshot(user: User) -> dict:
