@@ -1,7 +1,7 @@
 """Every refusal in DESIGN.md's error shape for the API, and a plain page for browsers."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 from telemed.api.common import error_response
 from telemed.errors import (
+    DATABASE_OUTAGES,
+    RETRY_AFTER_S,
     BadRequest,
     Forbidden,
     InternalError,
@@ -18,6 +20,7 @@ from telemed.errors import (
     RateLimited,
     ServiceError,
     Unauthenticated,
+    database_unavailable,
 )
 from telemed.extensions import db, login_manager
 from telemed.services import audit
@@ -95,6 +98,29 @@ def register_error_handlers(app: Flask) -> None:
         # /favicon.ico, scanners for /wp-admin): answered, not audited.
         unrouted = error.code == 404 and request.endpoint is None
         return _respond(kind(messages[error.code], audited=unrouted))
+
+    def _database_unavailable(error: Exception):
+        # Not a bug: the pool was exhausted past its timeout, the server went away or SQLite
+        # stayed locked. Logged without a traceback, answered 503 so that clients retry (the
+        # post's outbox keeps the request). Nothing below may touch the database again: a user
+        # not loaded yet stays anonymous for the answer (language from the browser, plain page).
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
+                           error.__class__.__name__)
+        try:
+            db.session.rollback()
+        except DATABASE_OUTAGES:
+            db.session.remove()
+        if "_login_user" not in g:
+            g._login_user = login_manager.anonymous_user()
+        failure = database_unavailable()
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if _wants_json():
+            body, status = error_response(failure)
+            return body, status, headers
+        return render_template("error.html", error=failure), failure.status, headers
+
+    for outage in DATABASE_OUTAGES:
+        app.register_error_handler(outage, _database_unavailable)
 
     @app.errorhandler(Exception)
     def _internal_error(error: Exception):

@@ -1,6 +1,15 @@
 """Domain errors; each carries the code and HTTP status of DESIGN.md's error shape."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from sqlalchemy import exc as sa_exc
+
+# What the database raises when it cannot serve a request in time (see Unavailable): a bug raises
+# something else (ProgrammingError, IntegrityError, ...) and stays a 500.
+DATABASE_OUTAGES = (sa_exc.TimeoutError, sa_exc.OperationalError)
+# Seconds a client is asked to wait before trying a request refused as `unavailable` again.
+RETRY_AFTER_S = 5
+
 
 class ServiceError(Exception):
     """A request the service refuses; nothing was written."""
@@ -58,5 +67,17 @@ class RateLimited(ServiceError):
     status, code = 429, "rate_limited"
 
 
+class Unavailable(ServiceError):
+    """The database could not serve the request in time: every pooled connection busy past the
+    pool's timeout, the server not answering, or SQLite still locked after its busy timeout."""
+
+    status, code = 503, "unavailable"
+
+
 class InternalError(ServiceError):
     status, code = 500, "internal_error"
+
+
+def database_unavailable() -> Unavailable:
+    """The refusal for a request that met one of DATABASE_OUTAGES, in the caller's language."""
+    return Unavailable(_("The server is busy or its database is not answering; try again in a moment."))

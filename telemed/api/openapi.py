@@ -19,6 +19,7 @@ ERROR_STATUSES = {
     "413": "payload_too_large",
     "422": "validation_error, with `fields` naming each bad field",
     "429": "rate_limited",
+    "503": "unavailable: the database did not answer in time; try again after Retry-After seconds",
 }
 CONVERTERS = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"},
               "default": {"type": "string"}}

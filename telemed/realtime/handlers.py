@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, disconnect, join_room
 from marshmallow import Schema
 
-from telemed.errors import RateLimited, ServiceError, Unauthenticated
+from telemed.errors import DATABASE_OUTAGES, RateLimited, ServiceError, Unauthenticated, database_unavailable
 from telemed.extensions import db, socketio
 from telemed.realtime import limits
 from telemed.realtime.coalesce import Coalesced
@@ -76,6 +76,14 @@ def action(event: str, roles: tuple[str, ...], schema: Schema | None = None):
                 db.session.rollback()
                 audit.record_refusal(current_user, error, f"socket {event}")
                 return {"ok": False, "error": error.to_dict()}
+            except DATABASE_OUTAGES as error:
+                # As over HTTP (errorhandlers.py): a busy or absent database, not a bug; the
+                # page tries again.
+                db.session.remove()
+                current_app.logger.warning("database unavailable on socket %s: %s", event,
+                                           error.__class__.__name__)
+                with force_locale(session.get(LOCALE_KEY)):
+                    return {"ok": False, "error": database_unavailable().to_dict()}
             except Exception:
                 db.session.rollback()
                 current_app.logger.exception("socket event %s failed", event)

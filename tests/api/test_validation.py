@@ -1,4 +1,5 @@
 """Bad input: every field checked at the edge, a specific error, nothing written."""
+import json
 import uuid
 from datetime import date
 
@@ -223,6 +224,63 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape(app, login, district,
     assert answer.status_code == 500
     assert answer.get_json()["error"]["code"] == "internal_error"
     assert "a bug" not in answer.get_data(as_text=True)
+
+
+def test_a_pool_timeout_is_a_503_to_retry_not_a_500(app, login, district, monkeypatch, caplog):
+    """Every pooled connection busy past the pool's timeout: the caller hears `unavailable` in its
+    language with Retry-After, nothing is written and no traceback is logged as a bug."""
+    import sqlalchemy as sa
+
+    from telemed.services import logins
+
+    client = login(district.feldsher_a)
+    before = row_counts(app)
+
+    def exhausted(*_args):
+        raise sa.exc.TimeoutError("QueuePool limit of size 10 overflow 0 reached")
+
+    monkeypatch.setattr(logins, "user_of", exhausted)
+    for language, words in (("ru", "база данных"), ("kk", "дерекқор"), ("en", "database")):
+        answer = client.http.post("/api/v1/consultations", json=consultation_body(),
+                                  headers={**client._headers(), "Accept-Language": language})
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "5"
+        error = answer.get_json()["error"]
+        assert error["code"] == "unavailable" and words in error["message"].lower(), error
+    page = client.http.get("/", headers={"Accept-Language": "en"})
+    assert page.status_code == 503 and "database is not answering" in page.get_data(as_text=True)
+    assert row_counts(app) == before
+    assert not [r for r in caplog.records if r.exc_info], "an outage is logged as a bug"
+
+
+def test_a_database_that_does_not_answer_is_a_503_for_api_and_pages(tmp_path):
+    import subprocess
+    import sys
+
+    # A real refused connection (nothing listens on port 9), in an app of its own in a subprocess
+    # (a second app here would rebind Socket.IO): logging in needs the database.
+    probe = (
+        "import json\n"
+        "from telemed import create_app\n"
+        "app = create_app({'database_url': 'postgresql://telemed@127.0.0.1:9/telemed',"
+        " 'secret_key': 'k', 'default_locale': 'ru'})\n"
+        "client = app.test_client()\n"
+        "api = client.post('/api/v1/session', json={'username': 'doctor1', 'password': 'x' * 12})\n"
+        "page = client.get('/login')\n"
+        "token = page.get_data(as_text=True).split('name=\"csrf_token\" value=\"')[1].split('\"')[0]\n"
+        "form = client.post('/login', data={'username': 'doctor1', 'password': 'x' * 12,"
+        " 'csrf_token': token})\n"
+        "print(json.dumps([api.status_code, api.headers.get('Retry-After'), api.get_json(),"
+        " form.status_code, form.mimetype]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env={"TELEMED_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-1500:]
+    api_status, retry_after, body, form_status, form_type = json.loads(result.stdout)
+    assert (api_status, retry_after, body["error"]["code"]) == (503, "5", "unavailable")
+    assert "база данных" in body["error"]["message"]
+    assert (form_status, form_type) == (503, "text/html")
+    assert "Traceback" not in result.stderr
 
 
 def test_contract_details_401_before_csrf_allow_on_405_unrouted_404_not_audited(app, login, district):

@@ -132,6 +132,27 @@ def test_bad_socket_payloads_are_refused_with_specific_errors(app, connect, dist
     assert row_counts(app) == before
 
 
+def test_a_database_outage_on_an_event_is_unavailable_not_internal(app, connect, district, monkeypatch):
+    import sqlalchemy as sa
+
+    from telemed.services import consultations
+
+    doctor, _ = connect(district.doctor)
+    before = row_counts(app)
+
+    def gone(*_args):
+        raise sa.exc.OperationalError("UPDATE consultations", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(consultations, "accept", gone)
+    ack = doctor.emit("consultation:accept", {"id": str(uuid.uuid4())}, callback=True)
+    assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+    assert "database" in ack["error"]["message"]
+    assert row_counts(app) == before
+    # The connection is still served once the database answers again.
+    monkeypatch.undo()
+    assert doctor.emit("queue:sync", {}, callback=True) == {"ok": True}
+
+
 def test_close_reaches_the_post_with_the_outcome(connect, district):
     post_sock, post_api = connect(district.feldsher_a)
     doctor_sock, doctor_api = connect(district.doctor)
