@@ -7,7 +7,7 @@ from flask import current_app, request, session
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, disconnect, join_room
+from flask_socketio import ConnectionRefusedError, disconnect, join_room, leave_room
 from marshmallow import Schema
 
 from telemed.errors import DATABASE_OUTAGES, RateLimited, ServiceError, Unauthenticated, database_unavailable
@@ -15,7 +15,7 @@ from telemed.extensions import db, socketio
 from telemed.realtime import limits
 from telemed.realtime.coalesce import Coalesced
 from telemed.realtime.notifier import notifier
-from telemed.realtime.rooms import login_room, rooms_for
+from telemed.realtime.rooms import login_room, rooms_for, specialty_rooms
 from telemed.schemas.common import validated
 from telemed.schemas.consultation import ConsultationIdSchema
 from telemed.schemas.message import SocketMessageSchema
@@ -146,6 +146,14 @@ def on_presence_set(data):
 
 @action("queue:sync", ("feldsher", "doctor", "admin"))
 def on_queue_sync(data):
-    """queue:sync — send the snapshot again."""
-    _send_snapshot()
+    """queue:sync — send the snapshot again; a doctor's specialty rooms follow it."""
+    specialties = None
+    if current_user.role == "doctor":
+        specialties = qualified_specialties(current_user)
+        joined, left = specialty_rooms(specialties)
+        for room in joined:
+            join_room(room)
+        for room in left:
+            leave_room(room)
+    _send_snapshot(specialties)
     return {}

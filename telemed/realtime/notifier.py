@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from telemed.db import end_read_transaction
 from telemed.extensions import db, socketio
-from telemed.models import Consultation, Message
+from telemed.models import Consultation, Message, User
 from telemed.realtime.positions import PositionsBroadcaster
 from telemed.realtime.rooms import (
     ADMINS_ROOM,
@@ -22,12 +22,21 @@ from telemed.realtime.rooms import (
     consultation_rooms,
     login_room,
     offer_rooms,
+    specialty_rooms,
     user_room,
 )
-from telemed.services import events, queue
-from telemed.services.events import ConsultationChanged, MessageSent, PresenceChanged, SessionEnded
+from telemed.services import events, presence, queue
+from telemed.services.certifications import qualified_specialties
+from telemed.services.events import (
+    ConsultationChanged,
+    MessageSent,
+    PresenceChanged,
+    QualificationsChanged,
+    SessionEnded,
+)
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
+from telemed.services.snapshots import queue_snapshot
 
 # A sweep escalating hundreds at once is published in slices, letting every other green thread
 # (a health check, a doctor's claim) run between them: consultations loaded and shaped per slice,
@@ -63,6 +72,8 @@ class Notifier:
                 self._presence_changed(event)
             elif isinstance(event, SessionEnded):
                 self._session_ended(event)
+            elif isinstance(event, QualificationsChanged):
+                self.follow_qualifications(presence.doctor_connections(event.user_ids))
 
     def _consultations_changed(self, changes: list[ConsultationChanged]) -> None:
         queue = QueueState.now()
@@ -124,6 +135,25 @@ class Notifier:
         for sid in event.connection_sids:
             # With a message queue, a connection held by another process is closed by that one.
             self._server.server.disconnect(sid, namespace="/")
+
+    def follow_qualifications(self, doctors: list[tuple[User, list[str]]]) -> None:
+        """Move each doctor's open connections, on whichever process holds them, into the specialty
+        rooms they qualify for now and out of the others, and send each doctor a new
+        `queue:snapshot`: requests newly offered to them appear, those no longer offered go."""
+        moves = []
+        for doctor, sids in doctors:
+            specialties = qualified_specialties(doctor)
+            moves.append((doctor.id, sids, specialty_rooms(specialties),
+                          queue_snapshot(doctor, specialties)))
+        end_read_transaction(db.session)  # no pooled connection held while emitting
+        for doctor_id, sids, (joined, left), snapshot in moves:
+            for sid in sids:
+                for room in joined:
+                    self._server.server.enter_room(sid, room, namespace="/")
+                for room in left:
+                    self._server.server.leave_room(sid, room, namespace="/")
+            self._emit("queue:snapshot", snapshot, user_room(doctor_id))
+            self._server.sleep(0)  # a new day moves every doctor: let the others run between them
 
     def snapshot(self, event: str, payload: dict, sid: str) -> None:
         """Send a full snapshot to one connection (on connect and on queue:sync)."""

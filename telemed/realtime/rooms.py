@@ -8,6 +8,7 @@ across processes (docs/decisions.md).
 from __future__ import annotations
 
 from telemed.models import Consultation, User
+from telemed.models.vocabulary import SPECIALTIES
 from telemed.services.policy import offered_to_every_doctor
 
 DOCTORS_ROOM = "doctors"
@@ -45,6 +46,13 @@ def rooms_for(user: User, specialties: list[str] = ()) -> list[str]:
     elif user.role == "admin":
         rooms.append(ADMINS_ROOM)
     return rooms
+
+
+def specialty_rooms(specialties: list[str]) -> tuple[list[str], list[str]]:
+    """For a doctor qualified in `specialties`: the specialty rooms to be in and those to leave."""
+    joined = [specialty_room(s) for s in SPECIALTIES if s in specialties]
+    left = [specialty_room(s) for s in SPECIALTIES if s not in specialties]
+    return joined, left
 
 
 def offer_rooms(consultation: Consultation) -> list[str]:

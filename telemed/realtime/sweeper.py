@@ -1,13 +1,18 @@
 """The background sweep of a serving process: presence heartbeat, escalation, grace requeue."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Flask
 
+from telemed.db import district_today
 from telemed.extensions import db, socketio
 
 
-def sweep_once(app: Flask) -> None:
-    """One pass: write what this process noted, then escalate, requeue and heal positions."""
+def sweep_once(app: Flask, last_day: date | None = None) -> date | None:
+    """One pass: write what this process noted, then escalate, requeue and heal positions; on the
+    district's first pass of a new day (after `last_day`), move this process's doctors into the
+    specialty rooms their certificates allow today. The day it ran on (`last_day` if it failed)."""
     from telemed.realtime.notifier import notifier
     from telemed.services import logins, presence
     from telemed.services.routing import sweep
@@ -20,9 +25,15 @@ def sweep_once(app: Flask) -> None:
             sweep()
             # Heals any place or estimate a post missed (a killed process, a moved median).
             notifier.positions.flush()
+            today = district_today()
+            if last_day is not None and today != last_day:
+                # A certificate that lapsed at midnight (or starts today) changed no row.
+                notifier.follow_qualifications(presence.doctor_connections(this_process=True))
+            return today
         except Exception:  # a failed pass must not stop the next one
             app.logger.exception("sweep failed")
             db.session.rollback()
+            return last_day
         finally:
             db.session.remove()
 
@@ -30,9 +41,10 @@ def sweep_once(app: Flask) -> None:
 def run_forever(app: Flask) -> None:
     """Sweep every TELEMED_SWEEP_INTERVAL_S seconds until the process ends; never dies on an error."""
     interval = app.config["TELEMED"].sweep_interval_s
+    day = None
     while True:
         socketio.sleep(interval)
-        sweep_once(app)
+        day = sweep_once(app, day)
 
 
 def start(app: Flask):

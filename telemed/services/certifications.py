@@ -13,7 +13,8 @@ from telemed.db import district_today, utcnow, write_transaction
 from telemed.errors import Conflict, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import Certification, CertificationType, SpecialtyRequirement, User
-from telemed.services import audit
+from telemed.services import audit, events
+from telemed.services.events import QualificationsChanged
 
 EXPIRING_DAYS = 90
 # Statuses by rank: a person's status for a type is the best (lowest) of their records'.
@@ -186,6 +187,7 @@ def create_certification(actor: User, data: dict) -> Certification:
             session.flush()
             audit.record(session, actor, "certification_created", object_type="certification",
                          object_id=certification.id)
+            events.record(session, QualificationsChanged((user.id,)))
     except IntegrityError as exc:
         raise Conflict(_("This person already has a %(code)s issued on that day.",
                          code=cert_type.code)) from exc
@@ -211,6 +213,7 @@ def correct_certification(actor: User, certification_id: int, changes: dict) -> 
             audit.record(session, actor, "certification_corrected", object_type="certification",
                          object_id=certification_id, before=before,
                          after={k: str(v) for k, v in changes.items()})
+            events.record(session, QualificationsChanged((certification.user_id,)))
     except IntegrityError as exc:
         raise Conflict(_("Another record of this person and type has that issue date.")) from exc
     return certification
@@ -228,6 +231,7 @@ def revoke_certification(actor: User, certification_id: int, reason: str | None)
         certification.revoked_reason = reason
         audit.record(session, actor, "certification_revoked", object_type="certification",
                      object_id=certification_id, reason=reason)
+        events.record(session, QualificationsChanged((certification.user_id,)))
     return certification
 
 
@@ -344,6 +348,8 @@ def import_rows(actor: User, rows: list[tuple[int, dict]], filename: str) -> Imp
         audit.record(session, actor, "certifications_imported", object_type="import",
                      object_id=filename[:64], created=len(result.created),
                      unchanged=len(result.unchanged))
+        events.record(session, QualificationsChanged(
+            tuple(sorted({record["user_id"] for record in result.created}))))
     return result
 
 

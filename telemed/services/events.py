@@ -53,6 +53,14 @@ class SessionEnded:
     connection_sids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class QualificationsChanged:
+    """What these doctors may take may have changed (their specialties or certificates): their
+    open connections must follow it into and out of the specialty rooms."""
+
+    user_ids: tuple[int, ...]
+
+
 def record(session: Session, event) -> None:
     """Note an event in the session's unit of work; published only if it commits."""
     session.info.setdefault(_PENDING, []).append(event)

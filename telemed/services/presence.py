@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import timedelta
+from typing import Iterable
 
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 
@@ -216,6 +217,23 @@ def _turn_offline_when_unconnected(session, now, *conditions) -> list[int]:
     for user_id in gone:
         events.record(session, PresenceChanged(user_id, "offline"))
     return gone
+
+
+def doctor_connections(user_ids: Iterable[int] | None = None,
+                       this_process: bool = False) -> list[tuple[User, list[str]]]:
+    """Connected doctors, each with the ids of their open connections: those among `user_ids`, or
+    every one; on every server process, or only on this one."""
+    query = (select(User, PresenceConnection.sid)
+             .join(PresenceConnection, PresenceConnection.user_id == User.id)
+             .where(User.role == "doctor", User.active).order_by(User.id))
+    if user_ids is not None:
+        query = query.where(User.id.in_(list(user_ids)))
+    if this_process:
+        query = query.where(PresenceConnection.server_id == SERVER_ID)
+    connections: dict[int, tuple[User, list[str]]] = {}
+    for user, sid in db.session.execute(query):
+        connections.setdefault(user.id, (user, []))[1].append(sid)
+    return list(connections.values())
 
 
 def login_connections(session, login_id: str) -> tuple[str, ...]:

@@ -9,8 +9,9 @@ from telemed.db import LIKE_ESCAPE, containing, end_read_transaction, write_tran
 from telemed.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from telemed.extensions import db
 from telemed.models import District, Facility, User
-from telemed.services import audit, logins
+from telemed.services import audit, events, logins
 from telemed.services.auth import hash_password
+from telemed.services.events import QualificationsChanged
 from telemed.services.policy import may_read_user
 
 
@@ -115,6 +116,8 @@ def update_user(actor: User, user_id: int, changes: dict, keep_login: str | None
         if end_reason:
             logins.end_in(session, end_reason, user_id=user_id,
                           keep=keep_login if user_id == actor.id else None)
+        elif "specialties" in changed:
+            events.record(session, QualificationsChanged((user_id,)))
     return user
 
 

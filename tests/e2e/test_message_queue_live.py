@@ -64,3 +64,31 @@ def test_logout_on_one_process_closes_that_logins_sockets_on_the_other(two_serve
     finally:
         remote_sock.close()
         colleague_sock.close()
+
+
+def test_a_specialty_given_on_one_process_moves_the_doctors_socket_on_the_other(app, two_servers, district):
+    from telemed.extensions import db
+    from telemed.models import PresenceConnection
+
+    first, second = two_servers
+    doctor_sock = second.session("doctor_g").socket()  # general only, held by process 2
+    post = first.session("feldsher_a")
+    admin = first.session("admin_z")
+    try:
+        doctor_sock.wait_for("queue:snapshot")
+        deadline = time.monotonic() + 10
+        with app.app_context():  # its connection row is written a moment after it opened
+            while not db.session.scalar(db.select(db.func.count()).select_from(PresenceConnection)
+                                        .where(PresenceConnection.user_id == district.doctor.id)):
+                assert time.monotonic() < deadline, "the doctor's connection was never written"
+                db.session.rollback()
+                time.sleep(0.05)
+        given = admin.http.patch(f"{first.url}/api/v1/users/{district.doctor.id}",   # process 1
+                                 json={"specialties": ["general", "pediatrics"]},
+                                 headers={"X-CSRFToken": admin.csrf_token}, timeout=10)
+        assert given.status_code == 200
+        doctor_sock.wait_for("queue:snapshot")
+        created = post.post("/consultations", json=consultation_body(specialty="pediatrics")).json()
+        assert doctor_sock.wait_for("queue:upsert")["id"] == created["id"]          # seen on 2
+    finally:
+        doctor_sock.close()

@@ -196,3 +196,120 @@ def test_logging_out_cuts_that_browser_sessions_sockets_only(app, connect, distr
     assert not sock.is_connected()          # this browser's live connection is closed
     assert other_sock.is_connected()        # the same person's other device is untouched
     other_sock.disconnect()
+
+
+def waiting_ids(snapshot) -> list[str]:
+    return [c["id"] for c in snapshot["waiting"]]
+
+
+def test_a_doctors_specialty_rooms_follow_an_admins_change_live(app, connect, login, district):
+    """An administrator gives a connected doctor a specialty, then takes it away: without a
+    reconnect the doctor's page gets the requests now offered, then stops getting them."""
+    doctor, _ = connect(district.doctor)  # general only
+    _, post = connect(district.feldsher_a)
+    admin = login(district.admin)
+    drain(doctor)
+    unseen = post.post("/consultations", json=consultation_body(specialty="cardiology")).get_json()
+    assert events(doctor, "queue:upsert") == []
+
+    given = admin.http.patch(f"/api/v1/users/{district.doctor.id}", headers=admin._headers(),
+                             json={"specialties": ["general", "cardiology"]})
+    assert given.status_code == 200
+    [snapshot] = events(doctor, "queue:snapshot")
+    assert waiting_ids(snapshot) == [unseen["id"]]
+    offered = post.post("/consultations", json=consultation_body(specialty="cardiology")).get_json()
+    assert [c["id"] for c in events(doctor, "queue:upsert")] == [offered["id"]]
+
+    taken = admin.http.patch(f"/api/v1/users/{district.doctor.id}", headers=admin._headers(),
+                             json={"specialties": ["general"]})
+    assert taken.status_code == 200
+    [snapshot] = events(doctor, "queue:snapshot")
+    assert waiting_ids(snapshot) == []
+    post.post("/consultations", json=consultation_body(specialty="cardiology"))
+    assert events(doctor, "queue:upsert") == []
+    # A change that leaves the specialties alone sends nothing.
+    assert admin.http.patch(f"/api/v1/users/{district.doctor.id}", headers=admin._headers(),
+                            json={"full_name": "Doctor G"}).status_code == 200
+    assert events(doctor, "queue:snapshot") == []
+
+
+@pytest.fixture
+def cardiology_needs_a_certificate(app, district):
+    """Cardiology requests go only to doctors holding a valid CARDIO certificate, and the
+    district's cardiologist holds one; (the certificate's id)."""
+    from datetime import date, timedelta
+
+    from telemed.extensions import db
+    from telemed.models import Certification, CertificationType, SpecialtyRequirement
+
+    with app.app_context():
+        cardio = db.session.scalar(db.select(CertificationType).where(CertificationType.code == "CARDIO"))
+        db.session.add(SpecialtyRequirement(specialty="cardiology", type_id=cardio.id))
+        certificate = Certification(user_id=district.cardiologist.id, type_id=cardio.id,
+                                    issued_on=date.today() - timedelta(days=400),
+                                    expires_on=date.today() + timedelta(days=400))
+        db.session.add(certificate)
+        db.session.commit()
+        return certificate.id
+
+
+def test_a_revoked_or_recorded_certificate_moves_the_connected_doctor(
+        app, connect, login, district, cardiology_needs_a_certificate):
+    cardiologist, _ = connect(district.cardiologist)
+    _, post = connect(district.feldsher_a)
+    admin = login(district.admin)
+    waiting = post.post("/consultations", json=consultation_body(specialty="cardiology")).get_json()
+    assert [c["id"] for c in events(cardiologist, "queue:upsert")] == [waiting["id"]]
+
+    revoked = admin.delete(f"/certifications/{cardiology_needs_a_certificate}")
+    assert revoked.status_code == 200
+    [snapshot] = events(cardiologist, "queue:snapshot")
+    assert waiting_ids(snapshot) == []
+    post.post("/consultations", json=consultation_body(specialty="cardiology"))
+    assert events(cardiologist, "queue:upsert") == []
+
+    recorded = admin.post("/certifications", json={"user_id": district.cardiologist.id, "type": "CARDIO",
+                                                   "issued_on": "2026-01-10"})
+    assert recorded.status_code == 201, recorded.get_json()
+    [snapshot] = events(cardiologist, "queue:snapshot")
+    assert len(waiting_ids(snapshot)) == 2 and waiting["id"] in waiting_ids(snapshot)
+
+
+def test_a_certificate_that_lapses_overnight_moves_the_doctor_on_the_new_days_sweep(
+        app, connect, district, cardiology_needs_a_certificate):
+    from datetime import date, timedelta
+
+    from telemed.db import district_today
+    from telemed.extensions import db
+    from telemed.models import Certification
+    from telemed.realtime import sweeper
+
+    cardiologist, _ = connect(district.cardiologist)
+    _, post = connect(district.feldsher_a)
+    with app.app_context():  # the date passes its expiry: no service runs, no row changes then
+        certificate = db.session.get(Certification, cardiology_needs_a_certificate)
+        certificate.expires_on = date.today() - timedelta(days=1)
+        db.session.commit()
+        today = district_today()
+    drain(cardiologist)
+    assert sweeper.sweep_once(app, last_day=today) == today  # the same day: nothing moves
+    assert events(cardiologist, "queue:snapshot") == []
+    assert sweeper.sweep_once(app, last_day=today - timedelta(days=1)) == today
+    assert len(events(cardiologist, "queue:snapshot")) == 1
+    post.post("/consultations", json=consultation_body(specialty="cardiology"))
+    assert events(cardiologist, "queue:upsert") == []
+
+
+def test_queue_sync_moves_the_doctors_rooms_with_the_snapshot(app, connect, district):
+    from telemed.extensions import db
+    from telemed.models import User
+
+    doctor, _ = connect(district.doctor)
+    _, post = connect(district.feldsher_a)
+    with app.app_context():  # changed behind the services' back: no event
+        db.session.get(User, district.doctor.id).specialties = ["general", "pediatrics"]
+        db.session.commit()
+    assert doctor.emit("queue:sync", {}, callback=True) == {"ok": True}
+    drain(doctor)
+    offered = post.post("/consultations", json=consultation_body(specialty="pediatrics")).get_json()
+    assert [c["id"] for c in events(doctor, "queue:upsert")] == [offered["id"]]
