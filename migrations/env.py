@@ -92,6 +92,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # telemed's engine reads in autocommit mode; a migration is one transaction.
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -195,6 +195,11 @@ class Settings:
         """The Flask and extension configuration keys these settings imply."""
         is_sqlite = self.database_url.startswith("sqlite")
         engine_options: dict = {"pool_pre_ping": not is_sqlite}
+        if not is_sqlite:
+            # Reads run outside any transaction (each statement sees what is committed, as under
+            # READ COMMITTED anyway), so a read-only request costs no BEGIN and ROLLBACK round
+            # trips; a write transaction asks for a real one (db.TRANSACTIONAL).
+            engine_options["isolation_level"] = "AUTOCOMMIT"
         # A fixed pool, no overflow: in a burst the requests past the pool wait for a connection,
         # first come first served, and the first ones finish before the later ones start. A pool
         # as large as the burst ran them all interleaved on the one event loop, each as slow as the

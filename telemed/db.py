@@ -19,6 +19,9 @@ from sqlalchemy.types import TypeDecorator
 from telemed.services import events
 
 WRITE_OPTION = "telemed_write"
+# On PostgreSQL the engine's connections read in autocommit mode (config.Settings.flask_config):
+# what a connection that writes, or streams a read through a server-side cursor, is given instead.
+TRANSACTIONAL = {"isolation_level": "READ COMMITTED"}
 
 
 def utcnow() -> datetime:
@@ -123,6 +126,8 @@ def detached_session(engine: Engine) -> Iterator[Session]:
     otherwise hold one of the pool's few connections for as long (TELEMED_DATABASE_POOL_SIZE). The
     pool opens a new connection in its place when it next needs one."""
     connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection = connection.execution_options(**TRANSACTIONAL)  # a named cursor needs one
     if isinstance(engine.pool, QueuePool):  # a single shared connection (in-memory SQLite) stays
         connection.detach()
     session = Session(bind=connection)
@@ -146,6 +151,12 @@ def rows_read_apart(session: Session, engine: Engine, query, forget: tuple[int, 
                     own.expunge(row[position])
 
 
+def _write_options(session: Session) -> dict:
+    if session.get_bind().dialect.name == "postgresql":
+        return {WRITE_OPTION: True, **TRANSACTIONAL}
+    return {WRITE_OPTION: True}  # SQLite: BEGIN IMMEDIATE (configure_engine)
+
+
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
     """One short read-write transaction: committed on success, rolled back on any error."""
@@ -155,7 +166,7 @@ def write_transaction(session: Session) -> Iterator[Session]:
         # Finish whatever read the request did first, so the write starts from fresh data (the
         # objects read stay loaded: what a transition depends on it re-checks in its UPDATE).
         end_read_transaction(session)
-    session.connection(execution_options={WRITE_OPTION: True})
+    session.connection(execution_options=_write_options(session))
     try:
         yield session
         session.commit()
