@@ -112,6 +112,7 @@ class Settings:
     connections_write_interval_s: float = 0.1
     max_connections: int = 10000
     database_pool_size: int = 10
+    export_concurrency: int = 2
     read_timeout_s: int = 30
     header_deadline_s: int = 10
     access_log: bool = False
@@ -163,6 +164,7 @@ class Settings:
             connections_write_interval_s=_int_env("TELEMED_CONNECTIONS_WRITE_INTERVAL_MS", 100) / 1000,
             max_connections=max(_int_env("TELEMED_MAX_CONNECTIONS", 10000), 16),
             database_pool_size=max(_int_env("TELEMED_DATABASE_POOL_SIZE", 10), 1),
+            export_concurrency=max(_int_env("TELEMED_EXPORT_CONCURRENCY", 2), 1),
             read_timeout_s=max(_int_env("TELEMED_READ_TIMEOUT_S", 30), 1),
             header_deadline_s=max(_int_env("TELEMED_HEADER_DEADLINE_S", 10), 1),
             access_log=_flag_env("TELEMED_ACCESS_LOG", False),

@@ -5,17 +5,21 @@ A write transaction publishes the domain events recorded in it once it has commi
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
+from telemed.errors import Unavailable
 from telemed.services import events
 
 WRITE_OPTION = "telemed_write"
@@ -138,17 +142,60 @@ def detached_session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+class _ReadApartSlots:
+    """How many reads apart run at once on this process: each holds a connection outside the pool."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    def take(self, limit: int) -> Callable[[], None]:
+        """A slot, or Unavailable when `limit` are taken; the slot's release may be called often."""
+        with self._lock:
+            if self._taken >= limit:
+                raise Unavailable(_("Too many downloads are running at once; try again in a minute."))
+            self._taken += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if not released.is_set():
+                    released.set()
+                    self._taken -= 1
+        return release
+
+
+_read_apart_slots = _ReadApartSlots()
+
+
 def rows_read_apart(session: Session, engine: Engine, query, forget: tuple[int, ...] = ()) -> Iterator:
     """The rows of `query` for a read paced by a client (a download): `session` gives its pooled
     connection back first and the rows come on a connection of their own (`detached_session`); the
-    objects at the positions `forget` leave the identity map once used, so it does not grow."""
-    end_read_transaction(session)
-    with detached_session(engine) as own:
-        for row in own.execute(query):
-            yield row
-            for position in forget:
-                if row[position] is not None:
-                    own.expunge(row[position])
+    objects at the positions `forget` leave the identity map once used, so it does not grow.
+
+    At most TELEMED_EXPORT_CONCURRENCY run at once on a process: past them this raises Unavailable
+    at once, before any answer has begun, rather than open one more connection to the database."""
+    from flask import current_app
+
+    release = _read_apart_slots.take(current_app.config["TELEMED"].export_concurrency)
+    rows = _rows_on_own_connection(session, engine, query, forget, release)
+    # However the download ends: read to the end, cut off mid-way, or closed before its first row
+    # (a generator never started runs no `finally`).
+    weakref.finalize(rows, release)
+    return rows
+
+
+def _rows_on_own_connection(session, engine, query, forget, release) -> Iterator:
+    try:
+        end_read_transaction(session)
+        with detached_session(engine) as own:
+            for row in own.execute(query):
+                yield row
+                for position in forget:
+                    if row[position] is not None:
+                        own.expunge(row[position])
+    finally:
+        release()
 
 
 def _write_options(session: Session) -> dict:

@@ -20,6 +20,7 @@ from telemed.errors import (
     RateLimited,
     ServiceError,
     Unauthenticated,
+    Unavailable,
     database_unavailable,
 )
 from telemed.extensions import db, login_manager
@@ -38,9 +39,12 @@ def _wants_json() -> bool:
 def _respond(error: ServiceError):
     db.session.rollback()
     audit.record_refusal(current_user, error, f"{request.method} {request.path}", request.remote_addr)
+    # A refusal for now, not for good: the client is told when to try again.
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, Unavailable) else {}
     if _wants_json():
-        return error_response(error)
-    return render_template("error.html", error=error), error.status
+        body, status = error_response(error)
+        return body, status, headers
+    return render_template("error.html", error=error), error.status, headers
 
 
 def guard_request_bodies(app: Flask) -> None:
@@ -81,8 +85,8 @@ def register_error_handlers(app: Flask) -> None:
         kind = _HTTP_ERRORS.get(error.code)
         if kind is None:
             if error.code == 405:
-                body, status = _respond(_MethodNotAllowed(_("This method is not allowed here.")))
-                return body, status, {"Allow": ", ".join(sorted(error.valid_methods or ()))}
+                body, status, headers = _respond(_MethodNotAllowed(_("This method is not allowed here.")))
+                return body, status, {**headers, "Allow": ", ".join(sorted(error.valid_methods or ()))}
             if error.code >= 500:
                 return _internal_error(error)
             return error

@@ -181,11 +181,16 @@ def _person(user: User) -> dict:
 
 def fhir_bundle(start: datetime, end: datetime, facility_id: int | None = None) -> Iterator[str]:
     """A FHIR R4 `collection` Bundle of the consultations in the range, written as it is read."""
+    # The rows' own connection is reserved now, while a refusal can still be an answer of its own.
+    return _bundle_chunks(_rows(start, end, facility_id))
+
+
+def _bundle_chunks(rows) -> Iterator[str]:
     yield json.dumps({"resourceType": "Bundle", "type": "collection",
                       "timestamp": _iso(utcnow())})[:-1] + ', "entry": ['
     seen: set[str] = set()
     first = True
-    for c, facility, requester, doctor, outcome, _accepted in _rows(start, end, facility_id):
+    for c, facility, requester, doctor, outcome, _accepted in rows:
         resources = []
         org_id = f"org-{facility.id}"
         if org_id not in seen:

@@ -156,3 +156,30 @@ def test_an_export_abandoned_halfway_closes_its_connection(app, login, district,
     assert closed_apart == []
     response.close()
     assert closed_apart == [1]
+
+
+def test_downloads_past_the_limit_are_refused_before_they_begin(app, login, district, monkeypatch):
+    """Each download reads on a connection outside the pool: past TELEMED_EXPORT_CONCURRENCY at once
+    the next one is a 503 to retry, in the caller's language, not one more database connection;
+    the slot comes back however a download ends."""
+    monkeypatch.setattr(app.config["TELEMED"], "export_concurrency", 1)
+    response, chunks, received, ids, _closed = _download_paused_mid_read(app, login, district, monkeypatch)
+    admin = login(district.admin)
+    for path in ("/exports/consultations.csv", "/exports/fhir", "/exports/audit.csv"):
+        refused = admin.get(path, headers={"Accept-Language": "ru"})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+        assert refused.get_json()["error"]["code"] == "unavailable"
+        assert "выгруз" in refused.get_json()["error"]["message"]
+    received.extend(chunks)  # the first download reads to its end
+    response.close()
+    assert {r["id"] for r in csv.DictReader(io.StringIO(b"".join(received).decode()))} == ids
+
+    # One closed before its first row (the administrator cancels at once) gives its slot back too.
+    unread = admin.http.get("/api/v1/exports/fhir", buffered=False)
+    assert unread.status_code == 200
+    unread.close()
+    del unread
+    whole = admin.get("/exports/fhir")
+    assert whole.status_code == 200
+    entries = json.loads(whole.get_data(as_text=True))["entry"]
+    assert {e["resource"]["id"] for e in entries} >= {f"sr-{consultation_id}" for consultation_id in ids}
