@@ -33,7 +33,10 @@ _HTTP_ERRORS = {
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    # An API URL opened by the browser itself (an export link an administrator clicked) gets a page
+    # to read, not JSON text; every script and client asking the API for data gets the JSON shape.
+    navigated = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    return request.path.startswith("/api/") and not navigated
 
 
 def _respond(error: ServiceError):

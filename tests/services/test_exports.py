@@ -174,6 +174,16 @@ def test_downloads_past_the_limit_are_refused_before_they_begin(app, login, dist
     response.close()
     assert {r["id"] for r in csv.DictReader(io.StringIO(b"".join(received).decode()))} == ids
 
+    # The administrator's click on an export link: a page saying so, not JSON text. No slot is
+    # free with the limit at 0 (a page rendered while another request is paused mid-stream in this
+    # one test thread would share its contexts; a server runs each request in its own).
+    monkeypatch.setattr(app.config["TELEMED"], "export_concurrency", 0)
+    clicked = admin.get("/exports/fhir", headers={
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})
+    assert clicked.status_code == 503 and clicked.mimetype == "text/html"
+    assert "Too many downloads" in clicked.get_data(as_text=True)
+    monkeypatch.setattr(app.config["TELEMED"], "export_concurrency", 1)
+
     # One closed before its first row (the administrator cancels at once) gives its slot back too.
     unread = admin.http.get("/api/v1/exports/fhir", buffered=False)
     assert unread.status_code == 200
