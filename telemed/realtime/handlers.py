@@ -40,7 +40,7 @@ def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None
         notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified, chosen_status),
                           request.sid)
     elif user.role == "feldsher":
-        notifier.snapshot("consultations:snapshot", post_snapshot(user), request.sid)
+        notifier.snapshot("consultations:snapshot", post_snapshot(user.facility_id), request.sid)
 
 
 # Every client event and the roles that may send it (DESIGN.md, Real-time); tests walk it.

@@ -20,6 +20,7 @@ from telemed.realtime.rooms import (
     ADMINS_ROOM,
     DOCTORS_ROOM,
     consultation_rooms,
+    facility_room,
     login_room,
     offer_rooms,
     specialty_rooms,
@@ -36,7 +37,7 @@ from telemed.services.events import (
 )
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
-from telemed.services.snapshots import queue_snapshot
+from telemed.services.snapshots import post_snapshot, queue_snapshot
 
 # A sweep escalating hundreds at once is published in slices, letting every other green thread
 # (a health check, a doctor's claim) run between them: consultations loaded and shaped per slice,
@@ -53,12 +54,39 @@ class Notifier:
         self.positions = PositionsBroadcaster(self._emit)
 
     def init_app(self, app: Flask) -> None:
-        """Subscribe to committed domain events and pick the positions store for this app."""
+        """Subscribe to committed domain events, pick the positions store for this app, and have
+        the message queue (if any) ask for a resync when events may have been missed."""
         self.positions.configure(app)
         events.subscribe(self.handle)
+        self._app = app
+        manager = self._server.server.manager
+        if hasattr(manager, "on_missed_events"):
+            manager.on_missed_events = self._resync_this_process
 
-    def _emit(self, event: str, payload, rooms: list[str] | str) -> None:
-        self._server.emit(event, payload, to=rooms)
+    def _emit(self, event: str, payload, rooms: list[str] | str, local: bool = False) -> None:
+        # `local`: to this process's connections only, not through the message queue.
+        self._server.emit(event, payload, to=rooms, ignore_queue=local)
+
+    def watch_message_queue(self, silence_limit_s: float) -> None:
+        """With a message queue: heartbeat, and reconnect a listener silent for too long."""
+        watch = getattr(self._server.server.manager, "watch", None)
+        if watch is not None:
+            watch(silence_limit_s)
+
+    def _resync_this_process(self) -> None:
+        """Every connection of this process gets its snapshot again, as after a reconnect: events
+        published by other processes while the message queue was away never reached it."""
+        with self._app.app_context():
+            try:
+                self.follow_qualifications(presence.doctor_connections(this_process=True), local=True)
+                for facility_id in presence.facilities_connected(this_process=True):
+                    self._emit("consultations:snapshot", post_snapshot(facility_id),
+                               facility_room(facility_id), local=True)
+                    self._server.sleep(0)
+            except Exception:  # the listener that called this must go on listening
+                self._app.logger.exception("resync after the message queue came back failed")
+            finally:
+                db.session.remove()
 
     def handle(self, committed: list) -> None:
         """Publish one committed transaction's events."""
@@ -136,7 +164,7 @@ class Notifier:
             # With a message queue, a connection held by another process is closed by that one.
             self._server.server.disconnect(sid, namespace="/")
 
-    def follow_qualifications(self, doctors: list[tuple[User, list[str]]]) -> None:
+    def follow_qualifications(self, doctors: list[tuple[User, list[str]]], local: bool = False) -> None:
         """Move each doctor's open connections, on whichever process holds them, into the specialty
         rooms they qualify for now and out of the others, and send each doctor a new
         `queue:snapshot`: requests newly offered to them appear, those no longer offered go."""
@@ -152,7 +180,7 @@ class Notifier:
                     self._server.server.enter_room(sid, room, namespace="/")
                 for room in left:
                     self._server.server.leave_room(sid, room, namespace="/")
-            self._emit("queue:snapshot", snapshot, user_room(doctor_id))
+            self._emit("queue:snapshot", snapshot, user_room(doctor_id), local=local)
             self._server.sleep(0)  # a new day moves every doctor: let the others run between them
 
     def snapshot(self, event: str, payload: dict, sid: str) -> None:

@@ -25,6 +25,8 @@ def sweep_once(app: Flask, last_day: date | None = None) -> date | None:
             sweep()
             # Heals any place or estimate a post missed (a killed process, a moved median).
             notifier.positions.flush()
+            # A listener that heard not even three passes' heartbeats is cut off from Redis.
+            notifier.watch_message_queue(3 * app.config["TELEMED"].sweep_interval_s)
             today = district_today()
             if last_day is not None and today != last_day:
                 # A certificate that lapsed at midnight (or starts today) changed no row.

@@ -236,6 +236,16 @@ def doctor_connections(user_ids: Iterable[int] | None = None,
     return list(connections.values())
 
 
+def facilities_connected(this_process: bool = False) -> list[int]:
+    """The facilities some of whose post staff are connected (on this process only, if asked)."""
+    query = (select(User.facility_id).distinct()
+             .join(PresenceConnection, PresenceConnection.user_id == User.id)
+             .where(User.role == "feldsher", User.facility_id.is_not(None)))
+    if this_process:
+        query = query.where(PresenceConnection.server_id == SERVER_ID)
+    return sorted(db.session.scalars(query))
+
+
 def login_connections(session, login_id: str) -> tuple[str, ...]:
     """The open connections of one login, on every server process."""
     return tuple(session.scalars(select(PresenceConnection.sid)

@@ -18,10 +18,10 @@ def queue_snapshot(doctor: User, qualified: list[str] | None = None,
             "presence": chosen_status or presence.chosen_status_of(doctor_id)}
 
 
-def post_snapshot(user: User) -> dict:
+def post_snapshot(facility_id: int) -> dict:
     """DESIGN.md's `consultations:snapshot`: the post's open consultations, each with how many
     messages the doctor wrote (`doctor_messages`), from which the page counts the unread ones."""
-    consultations = facility_open_consultations(user.facility_id)
+    consultations = facility_open_consultations(facility_id)
     written = doctor_message_counts([c.id for c in consultations])
     items = consultation_list_payload(consultations)
     for item, consultation in zip(items, consultations):

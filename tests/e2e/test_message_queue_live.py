@@ -92,3 +92,73 @@ def test_a_specialty_given_on_one_process_moves_the_doctors_socket_on_the_other(
         assert doctor_sock.wait_for("queue:upsert")["id"] == created["id"]          # seen on 2
     finally:
         doctor_sock.close()
+
+
+def offered_within(sock, consultation_id: str, timeout: float) -> bool:
+    """Whether the doctor's page shows the request within `timeout`: offered as it happened, or in
+    the snapshot a resync sends."""
+    import queue
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            event, data = sock.events.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            return False
+        if event == "queue:upsert" and data["id"] == consultation_id:
+            return True
+        if event == "queue:snapshot" and consultation_id in [c["id"] for c in data["waiting"]]:
+            return True
+
+
+@pytest.fixture
+def servers_behind_a_flaky_queue(app, database_url, redis_url, tmp_path):
+    """Two processes, each reaching Redis through a proxy of its own that can fail:
+    ([proxy, proxy], [server, server]). The sweep (heartbeats and the listener's watch) runs
+    every second."""
+    from urllib.parse import urlsplit
+
+    from tests.e2e.tcp_proxy import TcpProxy
+
+    target = urlsplit(redis_url)
+    proxies = [TcpProxy(target.hostname, target.port) for _ in range(2)]
+    servers = [LiveServer(database_url, tmp_path / "instance", tmp_path / f"serve{i}.log",
+                          TELEMED_MESSAGE_QUEUE=proxy.url(), TELEMED_SWEEP_INTERVAL_S="1").start()
+               for i, proxy in enumerate(proxies)]
+    yield proxies, servers
+    for server in servers:
+        server.stop()
+    for proxy in proxies:
+        proxy.close()
+
+
+@pytest.mark.parametrize("fault", ["freeze", "cut"])
+@pytest.mark.parametrize("where", ["redis", "first process's link"])
+def test_a_message_queue_failing_delays_no_request_and_loses_no_offer(
+        servers_behind_a_flaky_queue, district, fault, where):
+    """Redis stops answering (`freeze`: the connections stay open and silent, as when its host is
+    gone) or goes down (`cut`), for every process or only on the first one's link. A post on the
+    first process is answered at once all the same, and the doctor on the second process is shown
+    the request once Redis is back: through Redis if it got there, else in the snapshot the resync
+    sends (the second process's listener missed it, or the first could not publish it)."""
+    proxies, (first, second) = servers_behind_a_flaky_queue
+    failing = proxies if where == "redis" else proxies[:1]
+    post = first.session("feldsher_a")
+    doctor_sock = second.session("doctor_g").socket()
+    try:
+        doctor_sock.wait_for("queue:snapshot")
+        for proxy in failing:
+            getattr(proxy, fault)()
+        started = time.monotonic()
+        created = post.post("/consultations", json=consultation_body())
+        answered_in = time.monotonic() - started
+        assert created.status_code == 201
+        assert answered_in < 3, f"the post waited {answered_in:.1f} s for the message queue"
+        time.sleep(4)  # longer than the listeners' watch allows silence (3 sweeps of 1 s)
+        for proxy in failing:
+            proxy.restore()
+        assert offered_within(doctor_sock, created.json()["id"], timeout=20)
+    finally:
+        for proxy in failing:
+            proxy.restore()
+        doctor_sock.close()
