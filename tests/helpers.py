@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,15 @@ from PIL import Image
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PASSWORD = "correct horse battery staple"
+
+
+def run_own_app(script: str, instance_path) -> subprocess.CompletedProcess:
+    """Run `script` (which builds an app of its own with `create_app`) in a subprocess, since a
+    second app in the suite's process would rebind Socket.IO; it must exit 0."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={"TELEMED_INSTANCE_PATH": str(instance_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-1500:]
+    return result
 
 
 def add_waiting_requests(app, requester, facilities, count: int, priority: str = "routine",

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from tests.helpers import PASSWORD, ApiClient, consultation_body, page_csrf_token, row_counts
+from tests.helpers import PASSWORD, ApiClient, consultation_body, page_csrf_token, row_counts, run_own_app
 
 
 def audit_actions(app):
@@ -152,10 +152,6 @@ def test_every_answer_carries_the_security_headers(app, login, district):
 
 
 def test_production_cookies_are_secure_and_https_answers_carry_hsts(tmp_path):
-    import subprocess
-    import sys
-
-    # A production app of its own, in a subprocess (a second app here would rebind Socket.IO).
     probe = (
         "from telemed import create_app\n"
         "app = create_app({'database_url': 'sqlite:///" + str(tmp_path / "p.db") + "',"
@@ -165,10 +161,7 @@ def test_production_cookies_are_secure_and_https_answers_carry_hsts(tmp_path):
         "print(app.config['SESSION_COOKIE_SECURE'], 'max-age' in answer.headers.get("
         "'Strict-Transport-Security', ''))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                            env={"TELEMED_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-1500:]
-    assert result.stdout.split() == ["True", "True"]
+    assert run_own_app(probe, tmp_path).stdout.split() == ["True", "True"]
 
 
 def test_guessing_one_accounts_password_locks_that_account_not_the_address(app, district, monkeypatch):

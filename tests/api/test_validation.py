@@ -6,7 +6,15 @@ from datetime import date
 import pytest
 
 from telemed.services.clinical_codes import parse_iin
-from tests.helpers import ApiClient, close_body, consultation_body, make_iin, page_csrf_token, row_counts
+from tests.helpers import (
+    ApiClient,
+    close_body,
+    consultation_body,
+    make_iin,
+    page_csrf_token,
+    row_counts,
+    run_own_app,
+)
 
 
 def years_ago(years: int) -> date:
@@ -254,11 +262,7 @@ def test_a_pool_timeout_is_a_503_to_retry_not_a_500(app, login, district, monkey
 
 
 def test_a_database_that_does_not_answer_is_a_503_for_api_and_pages(tmp_path):
-    import subprocess
-    import sys
-
-    # A real refused connection (nothing listens on port 9), in an app of its own in a subprocess
-    # (a second app here would rebind Socket.IO): logging in needs the database.
+    # A real refused connection (nothing listens on port 9): logging in needs the database.
     probe = (
         "import json\n"
         "from telemed import create_app\n"
@@ -273,9 +277,7 @@ def test_a_database_that_does_not_answer_is_a_503_for_api_and_pages(tmp_path):
         "print(json.dumps([api.status_code, api.headers.get('Retry-After'), api.get_json(),"
         " form.status_code, form.mimetype]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                            env={"TELEMED_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr[-1500:]
+    result = run_own_app(probe, tmp_path)
     api_status, retry_after, body, form_status, form_type = json.loads(result.stdout)
     assert (api_status, retry_after, body["error"]["code"]) == (503, "5", "unavailable")
     assert "база данных" in body["error"]["message"]
