@@ -86,10 +86,11 @@ class RedisManager(IndexedRooms, socketio.RedisManager):
     Redis, so while Redis is away the other processes' clients miss it. Two guards here:
     publishing gives up within PUBLISH_TIMEOUT_S (no request waits for a Redis that stopped
     answering), and every event that may have been missed is followed by a full resync: when this
-    process's listener is subscribed again after a failure (it missed what the others published),
-    when its listener has heard nothing, not even the sweep's heartbeat, for too long (a host that
-    stopped answering leaves the connection open and silent), and, through a RESYNC message to
-    every process, when this process could not publish. `on_missed_events` (set by the notifier)
+    process's listener hears messages again after a failure (it missed what the others published
+    meanwhile; a connection on which it heard nothing, not even the sweep's heartbeats, for too
+    long counts as failed: a host that stopped answering leaves it open and silent), and, through
+    a RESYNC message to every other process, when this process publishes again after dropping
+    some. `on_missed_events` (set by the notifier)
     sends every connection of this process its snapshot again, as a reconnect would."""
 
     def __init__(self, url: str, channel: str):
@@ -156,7 +157,8 @@ class RedisManager(IndexedRooms, socketio.RedisManager):
                                          exc, retry_sleep)
                 missed = True
                 try:
-                    self.pubsub.close()
+                    if getattr(self, "pubsub", None) is not None:
+                        self.pubsub.close()
                 except (redis.RedisError, OSError):
                     pass  # broken already; the next attempt makes a new one
                 time.sleep(retry_sleep)
