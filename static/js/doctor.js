@@ -11,6 +11,7 @@
   const active = new Map();
   const RANK = { emergency: 0, urgent: 1, routine: 2 };
   let unseen = 0;
+  let snapshotted = false;
   let audio = null;
   let socket;
 
@@ -99,8 +100,14 @@
 
   socket = t.connect({
     "queue:snapshot": (snapshot) => {
+      // After the first, a snapshot can bring requests this page never showed: created while the
+      // line was down, or newly offered (a specialty or certificate given, the message queue back).
+      // Each rings as a new offer would; the first, on opening the page, rings for none.
+      const fresh = snapshotted ? snapshot.waiting.filter((c) => !waiting.has(c.id)) : [];
+      snapshotted = true;
       waiting.clear(); active.clear();
       for (const c of snapshot.waiting) waiting.set(c.id, c);
+      for (const c of fresh) ring(c);
       for (const c of snapshot.active) active.set(c.id, c);
       if (snapshot.presence) presence.value = snapshot.presence;
       render();

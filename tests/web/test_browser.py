@@ -771,3 +771,20 @@ def test_an_older_icd10_answer_arriving_late_is_not_shown(open_as, live_server):
     doctor.wait_for_timeout(500)  # it cannot be waited for: it must not show; give it time to land
     codes = doctor.locator("#icd-results [role=option]").evaluate_all("(all) => all.map((o) => o.dataset.code)")
     assert codes and all(code.startswith("I21") for code in codes), codes
+
+
+def test_a_request_a_new_snapshot_brings_rings(open_as, live_server, district):
+    """Given cardiology while the page is open, the doctor is sent a snapshot holding the waiting
+    cardiology request: it rings like any new offer (the first snapshot, on opening, does not)."""
+    post = live_server.session("feldsher_a")
+    waiting = post.post("/consultations", json=consultation_body(specialty="cardiology")).json()
+    doctor = open_as("doctor_g")  # general only: not offered yet
+    doctor.wait_for_selector("#queue li.empty")
+    assert not doctor.title().startswith("(")
+    admin = live_server.session("admin_z")
+    given = admin.http.patch(f"{live_server.url}/api/v1/users/{district.doctor.id}",
+                             json={"specialties": ["general", "cardiology"]},
+                             headers={"X-CSRFToken": admin.csrf_token}, timeout=10)
+    assert given.status_code == 200
+    doctor.wait_for_selector(f'#queue li[data-id="{waiting["id"]}"]')
+    wait_until(doctor, "document.title.startsWith('(1)')")
