@@ -113,8 +113,15 @@
     renderMessages();
   }
 
+  /* Read again whenever the live connection may have missed events. Doctors and post staff are
+     sent a snapshot on every connect and also without one, when the server knows events were
+     missed (a message-queue outage, a doctor's specialties changed); administrators get no
+     snapshot, so their page reads again on each connect. */
+  const readAgain = () => reload().catch((err) => alert(t.describeError(err)));
   socket = t.connect({
-    connect: () => reload().catch((err) => alert(t.describeError(err))),
+    connect: () => { if (t.role === "admin") readAgain(); },
+    "queue:snapshot": readAgain,
+    "consultations:snapshot": readAgain,
     "consultation:update": (c) => { if (c.id === id) reload().catch(() => renderConsultation(c)); },
     "message:new": (m) => { if (m.consultation_id === id) addMessage(m); },
   });

@@ -788,3 +788,31 @@ def test_a_request_a_new_snapshot_brings_rings(open_as, live_server, district):
     assert given.status_code == 200
     doctor.wait_for_selector(f'#queue li[data-id="{waiting["id"]}"]')
     wait_until(doctor, "document.title.startsWith('(1)')")
+
+
+def test_an_open_consultation_reads_again_when_a_snapshot_says_events_were_missed(
+        app, open_as, live_server, district):
+    """A post's message whose event never reached the doctor's page (here written by another app
+    on the same database, as when Redis lost it) appears once the server sends the doctor a
+    snapshot without a reconnect (here because an administrator gave them a specialty)."""
+    import uuid
+
+    from telemed.extensions import db
+    from telemed.models import User
+    from telemed.services.messages import send_message
+
+    created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
+    live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
+    doctor = open_as("doctor_g")
+    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    doctor.wait_for_selector("#connection[data-state=online]")
+    with app.app_context():
+        send_message(db.session.get(User, district.feldsher_a.id), uuid.UUID(created["id"]),
+                     "Sats now 88 %", uuid.uuid4())
+    doctor.wait_for_timeout(500)
+    assert doctor.locator("#messages li >> text=Sats now 88 %").count() == 0  # no event reached it
+    admin = live_server.session("admin_z")
+    assert admin.http.patch(f"{live_server.url}/api/v1/users/{district.doctor.id}",
+                            json={"specialties": ["general", "pediatrics"]},
+                            headers={"X-CSRFToken": admin.csrf_token}, timeout=10).status_code == 200
+    doctor.wait_for_selector("#messages li.theirs >> text=Sats now 88 %")
