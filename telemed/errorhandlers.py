@@ -42,6 +42,11 @@ def _wants_json() -> bool:
 def _respond(error: ServiceError):
     db.session.rollback()
     audit.record_refusal(current_user, error, f"{request.method} {request.path}", request.remote_addr)
+    return _answer(error)
+
+
+def _answer(error: ServiceError):
+    """The refusal in DESIGN.md's shape, or as a page for a browser."""
     # A refusal for now, not for good: the client is told when to try again.
     headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(error, Unavailable) else {}
     if _wants_json():
@@ -119,12 +124,7 @@ def register_error_handlers(app: Flask) -> None:
             db.session.remove()
         if "_login_user" not in g:
             g._login_user = login_manager.anonymous_user()
-        failure = database_unavailable()
-        headers = {"Retry-After": str(RETRY_AFTER_S)}
-        if _wants_json():
-            body, status = error_response(failure)
-            return body, status, headers
-        return render_template("error.html", error=failure), failure.status, headers
+        return _answer(database_unavailable())
 
     for outage in DATABASE_OUTAGES:
         app.register_error_handler(outage, _database_unavailable)

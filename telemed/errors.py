@@ -68,8 +68,8 @@ class RateLimited(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """The database could not serve the request in time: every pooled connection busy past the
-    pool's timeout, the server not answering, or SQLite still locked after its busy timeout."""
+    """Not now, try again shortly (503, with Retry-After): the database could not serve the request
+    in time (DATABASE_OUTAGES), or the connections set aside for downloads are all in use."""
 
     status, code = 503, "unavailable"
 

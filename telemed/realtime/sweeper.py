@@ -43,7 +43,8 @@ def sweep_once(app: Flask, last_day: date | None = None) -> date | None:
 def run_forever(app: Flask) -> None:
     """Sweep every TELEMED_SWEEP_INTERVAL_S seconds until the process ends; never dies on an error."""
     interval = app.config["TELEMED"].sweep_interval_s
-    day = None
+    with app.app_context():
+        day = district_today()  # what its connects saw: a midnight before the first pass counts
     while True:
         socketio.sleep(interval)
         day = sweep_once(app, day)
