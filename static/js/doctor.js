@@ -107,9 +107,9 @@
       snapshotted = true;
       waiting.clear(); active.clear();
       for (const c of snapshot.waiting) waiting.set(c.id, c);
-      for (const c of fresh) ring(c);
       for (const c of snapshot.active) active.set(c.id, c);
       if (snapshot.presence) presence.value = snapshot.presence;
+      for (const c of fresh) ring(c);  // after the status: an away doctor is not rung
       render();
     },
     "queue:upsert": (c) => {
