@@ -12,7 +12,10 @@ serve` does), with no login, no validation, no audit and no queue logic:
   (`UPDATE ... SET status='active', doctor_id=:d WHERE id=:id AND status='waiting'`), 200 for the
   one that changed the row, 409 for the others; the Socket.IO event `claim` `{"id": ...}` runs the
   same UPDATE for the user the connection named and acknowledges `{"ok": true}` or
-  `{"ok": false, "error": {"code": "conflict"}}`;
+  `{"ok": false, "error": {"code": "conflict"}}`. The winner sends what DESIGN.md asks of any
+  server on a claim, as telemed does: `queue:remove` `{"id", "reason": "accepted"}` to `doctors`
+  and the claimed consultation (its creation payload, now active) as `consultation:update` to the
+  post's room and the doctor's own;
 - `GET /healthz` answers after `SELECT 1`;
 - a Socket.IO connection names its user in the `auth` payload (`{"user": 7, "role": "doctor"}` or
   `{"user": 9, "role": "feldsher", "facility": 3}`), joins `user:<id>` and `doctors` or
@@ -113,17 +116,26 @@ def main() -> None:
 
     users: dict[str, int] = {}  # sid -> the user it connected as
 
-    def bare_claim(cid: str, doctor_id: int) -> bool:
+    def bare_claim(cid: str, doctor_id: int) -> dict | None:
+        """The claimed consultation, told to the doctors and the post; None for a lost race."""
         with engine.begin() as conn:
-            return conn.execute(sa.text(
+            won = conn.execute(sa.text(
                 "UPDATE bench_consultations SET status='active', doctor_id=:d "
-                "WHERE id=:id AND status='waiting'"), {"d": doctor_id, "id": cid}).rowcount == 1
+                "WHERE id=:id AND status='waiting' RETURNING facility_id, payload"),
+                {"d": doctor_id, "id": cid}).one_or_none()
+        if won is None:
+            return None
+        payload = {**json.loads(won.payload), "status": "active", "doctor_id": doctor_id}
+        socketio.emit("queue:remove", {"id": cid, "reason": "accepted"}, to="doctors")
+        socketio.emit("consultation:update", payload, to=[f"facility:{won.facility_id}", f"user:{doctor_id}"])
+        return payload
 
     @app.post("/claim/<cid>")
     def claim(cid):
         doctor_id = int(request.get_json()["doctor_id"])
-        if bare_claim(cid, doctor_id):
-            return jsonify({"id": cid, "status": "active", "doctor_id": doctor_id})
+        payload = bare_claim(cid, doctor_id)
+        if payload is not None:
+            return jsonify(payload)
         return jsonify({"error": {"code": "conflict"}}), 409
 
     @socketio.on("connect")
@@ -141,8 +153,9 @@ def main() -> None:
 
     @socketio.on("claim")
     def on_claim(data):
-        if bare_claim(str(data["id"]), users[request.sid]):
-            return {"ok": True}
+        payload = bare_claim(str(data["id"]), users[request.sid])
+        if payload is not None:
+            return {"ok": True, "consultation": payload}
         return {"ok": False, "error": {"code": "conflict"}}
 
     @socketio.on("disconnect")

@@ -10,6 +10,9 @@ network, no event loop), on one SQLite file, it times
   sessions): `services.logins.user_of` called in an application context, no request around it;
 - telemed's losing `POST /api/v1/consultations/<id>/accept` (409): the login check, CSRF, the rate
   limiter, the light read of the consultation and a translated refusal;
+- the floor under both: the bare app's `GET /healthz` without a database, and telemed's `GET /healthz`
+  (one `SELECT 1`), anonymous and with a login's cookie, which pass through every extension a
+  request meets (rate limiter, security headers, CSRF, cookie session, compression);
 - the same two over Socket.IO, as the doctor's page claims: the baseline's `claim` event running the
   bare UPDATE, and telemed's losing `consultation:accept` (the login check on the event, the
   per-connection rate limit, the light read, a translated refusal in the acknowledgement).
@@ -129,6 +132,10 @@ def _bare(root: Path):
                 "UPDATE claims SET status='active', doctor_id=:d WHERE id=:id AND status='waiting'"),
                 {"d": doctor_id, "id": cid}).rowcount == 1
 
+    @app.get("/healthz")
+    def healthz():  # no database: what Flask and the test client cost on their own
+        return jsonify({"status": "ok"})
+
     @app.post("/claim/<cid>")
     def claim(cid):
         if update(cid, int(request.get_json()["doctor_id"])):
@@ -180,8 +187,12 @@ def _measure(root: Path, args) -> tuple[dict[str, list[float]], tuple, tuple]:
     app, doctor, csrf, consultation_id = _telemed(root)
     bare, bare_socket = _bare(root)
     doctor_socket = socketio.test_client(app, flask_test_client=doctor)
+    anonymous = app.test_client()
     kinds = {
         "bare": (lambda: bare.post("/claim/taken", json={"doctor_id": 2}), 409),
+        "bare floor": (lambda: bare.get("/healthz"), 200),
+        "telemed floor": (lambda: anonymous.get("/healthz"), 200),
+        "telemed floor logged in": (lambda: doctor.get("/healthz"), 200),
         "login check": (_login_check(app, doctor), 200),
         "claim": (lambda: doctor.post(f"/api/v1/consultations/{consultation_id}/accept", json={},
                                       headers=csrf), 409),
@@ -206,6 +217,12 @@ def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
                             cwd=Path(__file__).parent).stdout.strip()
     # (label, kind, the kind it is compared with)
     rows = (("bare conditional UPDATE over HTTP, refused (baseline)", "bare", "bare"),
+            ("the bare app's `GET /healthz`, no database (Flask and the test client alone)", "bare floor",
+             "bare"),
+            ("telemed's `GET /healthz`, anonymous (one `SELECT 1` through every extension)", "telemed floor",
+             "bare"),
+            ("telemed's `GET /healthz` with a login's cookie (not checked: the view does not ask)",
+             "telemed floor logged in", "bare"),
             ("telemed's login check alone (`logins.user_of`, in a bare request context)", "login check", "bare"),
             ("telemed losing claim over HTTP, 409", "claim", "bare"),
             ("bare conditional UPDATE as a Socket.IO `claim` event, refused (baseline)", "bare socket",
@@ -228,6 +245,7 @@ def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
         lines.append(f"| {label} | {median[kind] * 1000:.3f} | {median[kind] / median[baseline]:.2f} | "
                      f"{', '.join(f'{x * 1000:.3f}' for x in runs[kind])} |")
     rest = median["claim"] - median["login check"]
+    floor = median["telemed floor"] - median["bare floor"]
     lines += ["", f"Beyond its login check, a losing claim over HTTP spends {rest * 1000:.3f} ms in the "
               "request's own machinery (session cookie, CSRF, rate limiter, the light read, the translated "
               "refusal, the security headers): on its own "
@@ -235,7 +253,12 @@ def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
               "CSRF token or header to handle per event; the login check, the per-connection rate limit, the "
               "light read and the translated refusal remain. In the dispatch bench's race of 100 claims on "
               "one event loop, the p50 claim waits for about fifty losing claims, plus the winner's fan-out "
-              "to 200 doctors, which the baseline does not send.", ""]
+              "to 200 doctors (which the dispatch bench's baseline sends too).", "",
+              f"The floor: telemed's anonymous `/healthz`, a `SELECT 1` through the extensions every request "
+              f"passes (the rate limiter, the security headers, CSRF's check of the method, the cookie "
+              f"session, compression's check), costs {floor * 1000:.3f} ms more than the bare app's "
+              f"`/healthz` without a database, {floor / median['bare']:.1f} x the whole baseline claim. "
+              "Before any of a claim's own work, these layers take most of a 2 x budget.", ""]
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
 
