@@ -120,6 +120,7 @@ def on_connect(auth=None):
 def on_disconnect(reason=None):
     """A connection closed, however it closed: forget it; a doctor's presence may turn offline."""
     presence.disconnected(request.sid)
+    limits.forget(request.sid)
     connections_written.soon()
 
 
