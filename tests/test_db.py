@@ -50,3 +50,26 @@ def test_on_postgresql_reads_run_outside_a_transaction_and_writes_inside_one(app
         assert status() == TRANSACTION_STATUS_INTRANS
     db.session.scalar(db.select(db.func.count()).select_from(District))
     assert status() == TRANSACTION_STATUS_IDLE  # the connection given back read in autocommit again
+
+
+def test_on_postgresql_requests_after_a_server_restart_reconnect_without_an_error(app):
+    """After the server dropped every pooled connection (a restart, a failover), the pool's ping
+    on checkout finds each dead one and opens a new one: no request is refused for it."""
+    import sqlalchemy as sa
+
+    from telemed.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL only: an SQLite file has no server to lose")
+        held = [db.engine.connect() for _ in range(3)]  # three connections in the pool
+        pids = [c.connection.dbapi_connection.get_backend_pid() for c in held]
+        for connection in held:
+            connection.close()
+        killer = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
+    with killer.connect() as connection:
+        connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM unnest(:pids) AS pid"),
+                           {"pids": pids})
+    killer.dispose()
+    client = app.test_client()
+    assert [client.get("/healthz").status_code for _ in range(5)] == [200] * 5
