@@ -27,7 +27,7 @@ from telemed.realtime.rooms import (
     user_room,
 )
 from telemed.services import events, presence, queue
-from telemed.services.certifications import qualified_specialties
+from telemed.services.certifications import qualified_specialties_of
 from telemed.services.events import (
     ConsultationChanged,
     MessageSent,
@@ -37,7 +37,7 @@ from telemed.services.events import (
 )
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
-from telemed.services.snapshots import post_snapshot, queue_snapshot
+from telemed.services.snapshots import post_snapshot, queue_snapshots
 
 # A sweep escalating hundreds at once is published in slices, letting every other green thread
 # (a health check, a doctor's claim) run between them: consultations loaded and shaped per slice,
@@ -168,13 +168,16 @@ class Notifier:
         """Move each doctor's open connections, on whichever process holds them, into the specialty
         rooms they qualify for now and out of the others, and send each doctor a new
         `queue:snapshot`: requests newly offered to them appear, those no longer offered go."""
-        moves = []
-        for doctor, sids in doctors:
-            specialties = qualified_specialties(doctor)
-            moves.append((doctor.id, sids, specialty_rooms(specialties),
-                          queue_snapshot(doctor, specialties)))
+        if not doctors:
+            return
+        # Read together: a new day or an outage resyncs every doctor of a process at once, and one
+        # doctor after another would read and shape the whole waiting queue for each of them.
+        qualified = qualified_specialties_of([doctor for doctor, _sids in doctors])
+        snapshots = queue_snapshots([(doctor, qualified[doctor.id]) for doctor, _sids in doctors])
         end_read_transaction(db.session)  # no pooled connection held while emitting
-        for doctor_id, sids, (joined, left), snapshot in moves:
+        for doctor, sids in doctors:
+            doctor_id, snapshot = doctor.id, snapshots[doctor.id]
+            joined, left = specialty_rooms(qualified[doctor_id])
             for sid in sids:
                 for room in joined:
                     self._server.server.enter_room(sid, room, namespace="/")

@@ -134,21 +134,28 @@ _REQUIREMENTS = select(SpecialtyRequirement.specialty, SpecialtyRequirement.type
 
 def qualified_specialties(doctor: User, day: date | None = None) -> list[str]:
     """The doctor's specialties they may take now: those whose required type they hold validly."""
-    specialties = list(doctor.specialties or [])
-    requirements = db.session.execute(_REQUIREMENTS).all()
-    if not {specialty for specialty, _type_id in requirements} & set(specialties):
-        return specialties  # nothing they hold asks for a certificate: no need to read theirs
-    day = day or district_today()
-    held = set(db.session.scalars(
-        select(Certification.type_id).where(
-            Certification.user_id == doctor.id,
-            status_rank_sql(day) <= RANK["expiring"],
-        )
-    ))
+    return qualified_specialties_of([doctor], day)[doctor.id]
+
+
+def qualified_specialties_of(doctors: list[User], day: date | None = None) -> dict[int, list[str]]:
+    """Each doctor's specialties they may take now, for any number of doctors in two statements
+    at most: the requirements, then the certificates of those whose specialties ask for one."""
     required: dict[str, set[int]] = {}
-    for specialty, type_id in requirements:
+    for specialty, type_id in db.session.execute(_REQUIREMENTS):
         required.setdefault(specialty, set()).add(type_id)
-    return [s for s in specialties if required.get(s, set()) <= held]
+    held: dict[int, set[int]] = {doctor.id: set() for doctor in doctors}
+    asking = [doctor.id for doctor in doctors if set(doctor.specialties or []) & required.keys()]
+    if asking:  # nobody else's certificates matter: nothing they hold asks for one
+        day = day or district_today()
+        for user_id, type_id in db.session.execute(
+            select(Certification.user_id, Certification.type_id).where(
+                Certification.user_id.in_(asking),
+                status_rank_sql(day) <= RANK["expiring"],
+            )
+        ):
+            held[user_id].add(type_id)
+    return {doctor.id: [s for s in doctor.specialties or [] if required.get(s, set()) <= held[doctor.id]]
+            for doctor in doctors}
 
 
 # ---------------------------------------------------------------------------- writing

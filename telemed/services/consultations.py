@@ -87,6 +87,7 @@ def list_consultations(user: User, filters: dict) -> Page:
 
 
 # Every connect and resync of a doctor runs it: built once, so each pays only for running it.
+_OFFERED_QUEUE = select(Consultation).where(WAITING_OFFERED_TO_QUALIFIED).order_by(*QUEUE_ORDER)
 _DOCTOR_QUEUE = (
     select(Consultation)
     .where(WAITING_OFFERED_TO_QUALIFIED
@@ -105,6 +106,23 @@ def doctor_queue(doctor: User, qualified: list[str] | None = None
     waiting = [c for c in rows if c.status == "waiting"]
     active = sorted((c for c in rows if c.status == "active"), key=lambda c: c.accepted_at)
     return waiting, active
+
+
+def offered_queue(qualified: list[str]) -> list[Consultation]:
+    """The waiting consultations offered to a doctor qualified for these specialties, in queue order."""
+    return db.session.scalars(_OFFERED_QUEUE, {"qualified": qualified}).all()
+
+
+def active_consultations_of(doctor_ids: list[int]) -> dict[int, list[Consultation]]:
+    """Each of these doctors' active consultations, oldest claim first, in one statement."""
+    held: dict[int, list[Consultation]] = {doctor_id: [] for doctor_id in doctor_ids}
+    for consultation in db.session.scalars(
+        select(Consultation)
+        .where(Consultation.doctor_id.in_(doctor_ids), Consultation.status == "active")
+        .order_by(Consultation.accepted_at)
+    ):
+        held[consultation.doctor_id].append(consultation)
+    return held
 
 
 def facility_open_consultations(facility_id: int) -> list[Consultation]:

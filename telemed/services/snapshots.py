@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from telemed.models import User
 from telemed.services import presence
-from telemed.services.consultations import doctor_queue, facility_open_consultations
+from telemed.services.consultations import (
+    active_consultations_of,
+    doctor_queue,
+    facility_open_consultations,
+    offered_queue,
+)
 from telemed.services.messages import doctor_message_counts
 from telemed.services.representation import consultation_list_payload
 
@@ -13,9 +18,26 @@ def queue_snapshot(doctor: User, qualified: list[str] | None = None,
     """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
     doctor_id = doctor.id
     waiting, active = doctor_queue(doctor, qualified)
-    return {"waiting": consultation_list_payload(waiting),
-            "active": consultation_list_payload(active),
-            "presence": chosen_status or presence.chosen_status_of(doctor_id)}
+    return _queue_snapshot(consultation_list_payload(waiting), active,
+                           chosen_status or presence.chosen_status_of(doctor_id))
+
+
+def queue_snapshots(doctors: list[tuple[User, list[str]]]) -> dict[int, dict]:
+    """`queue:snapshot` for many doctors, each with the specialties they qualify for (a new day, a
+    message-queue outage): the waiting queue is read and shaped once per distinct set of
+    specialties, and the active ones and chosen statuses of all of them in one statement each,
+    so the statements do not grow with the number of doctors."""
+    offered = {key: consultation_list_payload(offered_queue(list(key)))
+               for key in {tuple(sorted(qualified)) for _doctor, qualified in doctors}}
+    ids = [doctor.id for doctor, _qualified in doctors]
+    active, statuses = active_consultations_of(ids), presence.chosen_statuses_of(ids)
+    return {doctor.id: _queue_snapshot(offered[tuple(sorted(qualified))], active[doctor.id],
+                                       statuses[doctor.id])
+            for doctor, qualified in doctors}
+
+
+def _queue_snapshot(waiting: list[dict], active: list, status: str) -> dict:
+    return {"waiting": waiting, "active": consultation_list_payload(active), "presence": status}
 
 
 def post_snapshot(facility_id: int) -> dict:

@@ -3,6 +3,7 @@ queue, queue places go only where they changed, and clients over their rate limi
 
 Nothing here is timed; the benchmarks in bench/ measure speed.
 """
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -408,3 +409,71 @@ def test_a_connection_reads_its_session_cookie_once_and_its_login_on_every_event
         db.session.commit()
     refused = sock.emit("presence:set", {"status": "away"}, callback=True)
     assert refused["ok"] is False and refused["error"]["code"] == "unauthenticated", refused
+
+
+def _resync_world(app, district, password_hash, count: int) -> list[int]:
+    """`count` general doctors more, plus a general and paediatrics one and a cardiologist: three
+    different sets of specialties."""
+    ids = [doctor_id for doctor_id, _ in add_doctors(app, district, password_hash, count,
+                                                      prefix=f"resync{count}-")]
+    return ids + [district.doctor2.id, district.cardiologist.id]
+
+
+def test_resyncing_doctors_costs_the_same_statements_for_2_or_20(app, district, password_hash, monkeypatch):
+    """A new day or a message-queue outage sends every connected doctor of a process a snapshot:
+    the waiting queue is read once per set of specialties, not once per doctor."""
+    from telemed.extensions import db
+    from telemed.models import User
+    from telemed.realtime.notifier import notifier
+    from telemed.services import queue
+
+    add_waiting_requests(app, district.feldsher_a, [district.post_a, district.post_b], 30)
+    monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # no refresh of the estimates mid-way
+    monkeypatch.setattr(queue._availability, "_ttl_s", 600)
+    costs = []
+    for count in (2, 20):
+        ids = _resync_world(app, district, password_hash, count)
+        with app.app_context():
+            doctors = [(db.session.get(User, doctor_id), []) for doctor_id in ids]
+            notifier.follow_qualifications(doctors, local=True)  # warms the cached estimate inputs
+            with recording_statements(app) as statements, counting_emits(monkeypatch) as emitted:
+                notifier.follow_qualifications(doctors, local=True)
+            db.session.remove()
+        costs.append(len(statements))
+        assert emitted == [("queue:snapshot", f"user:{doctor_id}") for doctor_id in ids]
+    assert costs[0] == costs[1]
+
+
+def test_snapshots_read_together_are_those_read_one_at_a_time(app, district, password_hash):
+    from telemed.extensions import db
+    from telemed.models import CertificationType, SpecialtyRequirement, User
+    from telemed.services.certifications import qualified_specialties
+    from telemed.services.consultations import accept
+    from telemed.services.presence import set_status
+    from telemed.services.snapshots import queue_snapshot, queue_snapshots
+
+    add_waiting_requests(app, district.feldsher_a, [district.post_a, district.post_b], 6)
+    add_waiting_requests(app, district.feldsher_a, [district.post_a], 2, priority="urgent")
+    ids = _resync_world(app, district, password_hash, 3)
+    with app.app_context():
+        # Cardiology asks for a certificate the cardiologist does not hold; one doctor holds a
+        # request and chose to be away.
+        cardio = CertificationType(code="CARDIO-T", name="Cardiology test", validity_months=24)
+        db.session.add(cardio)
+        db.session.flush()
+        db.session.add(SpecialtyRequirement(specialty="cardiology", type_id=cardio.id))
+        db.session.commit()
+        first = db.session.get(User, ids[0])
+        waiting = queue_snapshot(first)["waiting"]
+        accept(first, uuid.UUID(waiting[0]["id"]))
+        set_status(db.session.get(User, ids[1]), "away")
+        db.session.remove()
+    with app.app_context():
+        users = [db.session.get(User, doctor_id) for doctor_id in ids]
+        one_at_a_time = {user.id: queue_snapshot(user) for user in users}
+        qualified = {user.id: qualified_specialties(user) for user in users}
+        together = queue_snapshots([(user, qualified[user.id]) for user in users])
+    assert together == one_at_a_time
+    assert one_at_a_time[ids[0]]["active"] and one_at_a_time[ids[1]]["presence"] == "away"
+    assert qualified[district.cardiologist.id] == []  # holds no CARDIO-T
+    assert qualified[district.doctor2.id] == ["general", "pediatrics"]
