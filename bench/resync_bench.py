@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
@@ -52,8 +53,10 @@ def _world(root: Path, doctors: int, waiting: int):
         upgrade()
         load_demo_district()
         hub = db.session.scalar(sa.select(Facility).where(Facility.kind == "district_hospital"))
-        posts = db.session.scalars(sa.select(Facility).where(Facility.kind != "district_hospital")).all()
-        requester = db.session.scalar(sa.select(User).where(User.role == "feldsher"))
+        # Only their ids are needed (add_waiting_requests reads `.id`), kept past the commit below.
+        posts = [SimpleNamespace(id=f.id) for f in db.session.scalars(
+            sa.select(Facility).where(Facility.kind != "district_hospital"))]
+        requester = SimpleNamespace(id=db.session.scalar(sa.select(User.id).where(User.role == "feldsher")))
         added = [User(username=f"resync{i:03d}", full_name=f"Resync {i}", role="doctor", profession="doctor",
                       facility_id=hub.id, password_hash="-",
                       specialties=["general", "pediatrics"] if i % 3 == 0 else ["general"])
