@@ -804,7 +804,10 @@ def test_an_open_consultation_reads_again_when_a_snapshot_says_events_were_misse
     created = live_server.session("feldsher_a").post("/consultations", json=consultation_body()).json()
     live_server.session("doctor_g").post(f"/consultations/{created['id']}/accept")
     doctor = open_as("doctor_g")
-    doctor.goto(f"{live_server.url}/consultations/{created['id']}")
+    # The page reads the consultation and its chat when the snapshot of its connect arrives: the
+    # message is written after that read, or the read could already show it.
+    with doctor.expect_response(lambda r: f"/api/v1/consultations/{created['id']}/messages" in r.url):
+        doctor.goto(f"{live_server.url}/consultations/{created['id']}")
     doctor.wait_for_selector("#connection[data-state=online]")
     with app.app_context():
         send_message(db.session.get(User, district.feldsher_a.id), uuid.UUID(created["id"]),
