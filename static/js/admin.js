@@ -99,8 +99,12 @@
   t.api("GET", "/facilities?limit=500").then((page) => {
     for (const f of page.items) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   });
+  const readAgain = () => Promise.all([loadOverview(), pages.again()]).catch(() => {});
   t.connect({
-    connect: () => Promise.all([loadOverview(), pages.again()]).catch(() => {}),
+    connect: readAgain,
+    // Sent without a reconnect when the server knows this page missed events (a message-queue
+    // outage): the figures, the escalated requests and the page shown are read again.
+    "consultations:snapshot": readAgain,
     "consultation:update": (c) => {
       if (c.status === "waiting") waiting.set(c.id, c); else waiting.delete(c.id);
       renderWaiting();

@@ -116,7 +116,7 @@
   /* Read again whenever the live connection may have missed events. Doctors and post staff are
      sent a snapshot on every connect and also without one, when the server knows events were
      missed (a message-queue outage, a doctor's specialties changed); administrators get no
-     snapshot, so their page reads again on each connect. */
+     snapshot on connect (only after an outage), so their page reads again on each connect. */
   const readAgain = () => reload().catch((err) => alert(t.describeError(err)));
   socket = t.connect({
     connect: () => { if (t.role === "admin") readAgain(); },

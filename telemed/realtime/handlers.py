@@ -24,7 +24,7 @@ from telemed.services import audit, consultations, messages, presence
 from telemed.services.certifications import qualified_specialties
 from telemed.services.policy import require_role
 from telemed.services.representation import consultation_payload, message_payload
-from telemed.services.snapshots import post_snapshot, queue_snapshot
+from telemed.services.snapshots import consultations_snapshot, queue_snapshot
 from telemed.sessions import current_login_id
 
 LOCALE_KEY = "telemed_socket_locale"
@@ -40,7 +40,8 @@ def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None
         notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified, chosen_status),
                           request.sid)
     elif user.role == "feldsher":
-        notifier.snapshot("consultations:snapshot", post_snapshot(user.facility_id), request.sid)
+        notifier.snapshot("consultations:snapshot", consultations_snapshot(user.facility_id),
+                          request.sid)
 
 
 # Every client event and the roles that may send it (DESIGN.md, Real-time); tests walk it.

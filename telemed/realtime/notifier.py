@@ -37,7 +37,7 @@ from telemed.services.events import (
 )
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
-from telemed.services.snapshots import post_snapshot, queue_snapshots
+from telemed.services.snapshots import consultations_snapshot, queue_snapshots
 
 # A sweep escalating hundreds at once is published in slices, letting every other green thread
 # (a health check, a doctor's claim) run between them: consultations loaded and shaped per slice,
@@ -75,14 +75,17 @@ class Notifier:
 
     def _resync_this_process(self) -> None:
         """Every connection of this process gets its snapshot again, as after a reconnect: events
-        published by other processes while the message queue was away never reached it."""
+        published by other processes while the message queue was away never reached it. The
+        administrators' pages, which get no snapshot on connect, get every post's open
+        consultations, and read their overview again."""
         with self._app.app_context():
             try:
                 self.follow_qualifications(presence.doctor_connections(this_process=True), local=True)
                 for facility_id in presence.facilities_connected(this_process=True):
-                    self._emit("consultations:snapshot", post_snapshot(facility_id),
+                    self._emit("consultations:snapshot", consultations_snapshot(facility_id),
                                facility_room(facility_id), local=True)
                     self._server.sleep(0)
+                self._emit("consultations:snapshot", consultations_snapshot(None), ADMINS_ROOM, local=True)
             except Exception:  # the listener that called this must go on listening
                 self._app.logger.exception("resync after the message queue came back failed")
             finally:

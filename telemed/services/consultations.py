@@ -125,14 +125,12 @@ def active_consultations_of(doctor_ids: list[int]) -> dict[int, list[Consultatio
     return held
 
 
-def facility_open_consultations(facility_id: int) -> list[Consultation]:
-    """A post's waiting and active consultations, oldest first."""
-    return db.session.scalars(
-        select(Consultation)
-        .where(Consultation.facility_id == facility_id,
-               Consultation.status.in_(("waiting", "active")))
-        .order_by(Consultation.created_at)
-    ).all()
+def open_consultations(facility_id: int | None = None) -> list[Consultation]:
+    """The waiting and active consultations, oldest first: one post's, or every post's."""
+    query = select(Consultation).where(Consultation.status.in_(("waiting", "active")))
+    if facility_id is not None:
+        query = query.where(Consultation.facility_id == facility_id)
+    return db.session.scalars(query.order_by(Consultation.created_at)).all()
 
 
 # ---------------------------------------------------------------------------- transitions

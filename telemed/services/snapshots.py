@@ -6,8 +6,8 @@ from telemed.services import presence
 from telemed.services.consultations import (
     active_consultations_of,
     doctor_queue,
-    facility_open_consultations,
     offered_queue,
+    open_consultations,
 )
 from telemed.services.messages import doctor_message_counts
 from telemed.services.representation import consultation_list_payload
@@ -40,10 +40,11 @@ def _queue_snapshot(waiting: list[dict], active: list, status: str) -> dict:
     return {"waiting": waiting, "active": consultation_list_payload(active), "presence": status}
 
 
-def post_snapshot(facility_id: int) -> dict:
-    """DESIGN.md's `consultations:snapshot`: the post's open consultations, each with how many
-    messages the doctor wrote (`doctor_messages`), from which the page counts the unread ones."""
-    consultations = facility_open_consultations(facility_id)
+def consultations_snapshot(facility_id: int | None) -> dict:
+    """DESIGN.md's `consultations:snapshot`: the post's open consultations (every post's, for
+    administrators), each with how many messages the doctor wrote (`doctor_messages`), from which
+    the post's page counts the unread ones."""
+    consultations = open_consultations(facility_id)
     written = doctor_message_counts([c.id for c in consultations])
     items = consultation_list_payload(consultations)
     for item, consultation in zip(items, consultations):

@@ -313,3 +313,25 @@ def test_queue_sync_moves_the_doctors_rooms_with_the_snapshot(app, connect, dist
     drain(doctor)
     offered = post.post("/consultations", json=consultation_body(specialty="pediatrics")).get_json()
     assert [c["id"] for c in events(doctor, "queue:upsert")] == [offered["id"]]
+
+
+def test_after_a_message_queue_outage_administrators_get_every_open_consultation(app, login, district):
+    """An administrator's overview gets no snapshot on connect; when this process's listener
+    missed events (a message-queue outage), it gets every post's open consultations, and reads
+    its figures again."""
+    from telemed.realtime.notifier import notifier
+
+    admin = socketio.test_client(app, flask_test_client=login(district.admin).http)
+    post = socketio.test_client(app, flask_test_client=login(district.feldsher_a).http)
+    created = [login(user).post("/consultations", json=consultation_body()).get_json()
+               for user in (district.feldsher_a, district.feldsher_b)]
+    assert not [e for e in admin.get_received() if e["name"] == "consultations:snapshot"]
+    post.get_received()
+    notifier._resync_this_process()
+    snapshots = [e["args"][0] for e in admin.get_received() if e["name"] == "consultations:snapshot"]
+    assert [[c["id"] for c in s["items"]] for s in snapshots] == [[c["id"] for c in created]]
+    # A post still gets only its own.
+    posts = [e["args"][0] for e in post.get_received() if e["name"] == "consultations:snapshot"]
+    assert [[c["id"] for c in s["items"]] for s in posts] == [[created[0]["id"]]]
+    admin.disconnect()
+    post.disconnect()
