@@ -29,12 +29,10 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,6 +40,8 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from provenance import provenance  # noqa: E402  (bench/, the script's own folder)
 
 from telemed import create_app  # noqa: E402
 from telemed.config import Settings  # noqa: E402
@@ -213,8 +213,6 @@ def _measure(root: Path, args) -> tuple[dict[str, list[float]], tuple, tuple]:
 
 def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
     median = {kind: statistics.median(values) for kind, values in runs.items()}
-    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
     # (label, kind, the kind it is compared with)
     rows = (("bare conditional UPDATE over HTTP, refused (baseline)", "bare", "bare"),
             ("the bare app's `GET /healthz`, no database (Flask and the test client alone)", "bare floor",
@@ -231,9 +229,8 @@ def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
     lines = [
         "# One losing claim, in-process: telemed against the bare conditional UPDATE",
         "",
-        f"`bench/claim_cost_bench.py`, {datetime.now(UTC).isoformat(timespec='seconds')} (UTC), code {commit}, "
-        f"SQLite, Flask and Flask-SocketIO test clients (no network, no event loop); load average "
-        f"(1/5/15 min) at start {[round(x, 2) for x in load_start]}, at end {[round(x, 2) for x in load_end]}.",
+        provenance("claim_cost_bench.py", "SQLite, Flask and Flask-SocketIO test clients (no network, no "
+                   "event loop)", load_start, load_end),
         "",
         f"{args.requests} requests of each kind, the kinds alternated {args.repeat} times; the median "
         "run per kind. Each kind is compared with the bare UPDATE reached the same way.",

@@ -18,17 +18,17 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from provenance import provenance  # noqa: E402  (bench/, the script's own folder)
 
 from telemed import create_app  # noqa: E402
 from telemed.config import Settings  # noqa: E402
@@ -121,14 +121,11 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     one, together = statistics.median(runs["one"]), statistics.median(runs["together"])
-    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
     lines = [
         "# Resyncing every connected doctor of a process",
         "",
-        f"`bench/resync_bench.py`, {datetime.now(UTC).isoformat(timespec='seconds')} (UTC), code {commit}, "
-        f"SQLite, in-process (no event loop, emits to no connection); load average (1/5/15 min) at start "
-        f"{[round(x, 2) for x in load_start]}, at end {[round(x, 2) for x in load_end]}.",
+        provenance("resync_bench.py", "SQLite, in-process (no event loop, emits to no connection)",
+                   load_start, load_end),
         "",
         f"{args.doctors} doctors (one in three also paediatrics), {args.waiting} waiting requests; "
         f"{args.repeat} runs of each, alternated; the median.",

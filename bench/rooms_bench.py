@@ -14,16 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from provenance import provenance  # noqa: E402  (bench/, the script's own folder)
 
 from telemed.realtime.manager import Manager  # noqa: E402
 
@@ -69,15 +69,10 @@ def main() -> None:
     load_end = os.getloadavg()
     clients = args.doctors + args.posts
     library, telemed = (statistics.median(runs[k]) for k in ("library", "telemed"))
-    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
     lines = [
         "# Disconnecting every connection: python-socketio's manager vs telemed's",
         "",
-        f"`bench/rooms_bench.py`, {datetime.now(UTC).isoformat(timespec='seconds')} (UTC), code {commit}, "
-        f"python-socketio {version('python-socketio')}; "
-        f"load average (1/5/15 min) at start {[round(x, 2) for x in load_start]}, "
-        f"at end {[round(x, 2) for x in load_end]}.",
+        provenance("rooms_bench.py", f"python-socketio {version('python-socketio')}", load_start, load_end),
         "",
         f"{args.doctors} doctors and {args.posts} posts held, each in its sid room, `user:`, `login:` and "
         f"`doctors` or `facility:`; then all of them disconnect. Median of {args.repeat} alternated runs.",

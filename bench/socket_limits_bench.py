@@ -24,14 +24,14 @@ eventlet.monkey_patch()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from provenance import provenance  # noqa: E402  (bench/, the script's own folder)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "socket-limits.md"
 EVENT_LIMIT, SYNC_LIMIT = "30 per 10 seconds", "4 per 10 seconds"
@@ -109,14 +109,10 @@ def main() -> None:
         library = _measure(_library_counter(), connections, args.seconds)
         ours = _measure(_telemed_counter(), connections, args.seconds)
         rows.append((connections, library, ours))
-    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
     lines = [
         "# Counting socket events with many connections: the loop's cost",
         "",
-        f"`bench/socket_limits_bench.py`, {datetime.now(UTC).isoformat(timespec='seconds')} (UTC), code "
-        f"{commit}, eventlet; load average (1/5/15 min) at start {[round(x, 2) for x in load_start]}, at end "
-        f"{[round(x, 2) for x in os.getloadavg()]}.",
+        provenance("socket_limits_bench.py", "eventlet", load_start, os.getloadavg()),
         "",
         f"Each connection has sent one event; then one event every 5 ms for {args.seconds:g} s. CPU is the "
         "process's share of one core over that time (the event loop's busy time); lag is how late a green "
