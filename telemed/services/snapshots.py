@@ -46,7 +46,7 @@ def consultations_snapshot(facility_id: int | None) -> dict:
     the post's page counts the unread ones."""
     consultations = open_consultations(facility_id)
     written = doctor_message_counts([c.id for c in consultations])
+    # Copies: the shaped payloads are shared with every other event of this request.
     items = consultation_list_payload(consultations)
-    for item, consultation in zip(items, consultations):
-        item["doctor_messages"] = written.get(consultation.id, 0)
-    return {"items": items}
+    return {"items": [{**item, "doctor_messages": written.get(consultation.id, 0)}
+                      for item, consultation in zip(items, consultations)]}

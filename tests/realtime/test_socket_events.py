@@ -335,3 +335,20 @@ def test_after_a_message_queue_outage_administrators_get_every_open_consultation
     assert [[c["id"] for c in s["items"]] for s in posts] == [[created[0]["id"]]]
     admin.disconnect()
     post.disconnect()
+
+
+def test_a_posts_snapshot_leaves_the_shared_payloads_as_every_other_event_sends_them(app, login, district):
+    """`doctor_messages` belongs to the post's snapshot only: the consultation's own payload,
+    shaped once per request and shared by every event of it, does not gain the field."""
+    from telemed.extensions import db
+    from telemed.models import Consultation
+    from telemed.services.representation import consultation_payload
+    from telemed.services.snapshots import consultations_snapshot
+
+    created = login(district.feldsher_a).post("/consultations", json=consultation_body()).get_json()
+    with app.app_context():
+        snapshot = consultations_snapshot(district.post_a.id)
+        shared = consultation_payload(db.session.get(Consultation, uuid.UUID(created["id"])))
+        db.session.remove()
+    assert snapshot["items"][0]["doctor_messages"] == 0
+    assert "doctor_messages" not in shared
