@@ -4,7 +4,9 @@ eventlet WSGI server.
 With the eventlet server every request and every socket shares one OS thread: an argon2 hash
 (tens of milliseconds, by design) would stall every other connection meanwhile. Under eventlet
 such work runs in eventlet's pool of real threads (argon2 and file I/O release the GIL), at most
-`cpu_count - 1` at once so the loop keeps a core; in any other async mode it runs inline. This
+`cpu_count - 1` at once so the loop keeps a core, and at a lower scheduling priority so that the
+loop, the database and everything else on a small server come first when the cores are contended;
+in any other async mode it runs inline. This
 module and `telemed/__main__.py` are the only ones that know eventlet, so the async mode stays one
 setting (TELEMED_ASYNC_MODE).
 """
@@ -18,6 +20,11 @@ import threading
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+# How much lower the pool's threads run than the process (nice values, 0-19). A login's hash
+# waiting a few milliseconds more is unseen; the loop waiting stalls every doctor and post.
+_BACKGROUND_NICENESS = 10
+# Read on import, in the thread that starts the server, before any pool thread is lowered.
+_PROCESS_NICENESS = os.getpriority(os.PRIO_PROCESS, 0) if sys.platform == "linux" else 0
 _slots: threading.BoundedSemaphore | None = None
 
 
@@ -41,7 +48,24 @@ def run_blocking(work: Callable[..., T], *args, **kwargs) -> T:
     from eventlet import tpool
 
     with _blocking_slots():
-        return tpool.execute(work, *args, **kwargs)
+        return tpool.execute(_in_background, work, *args, **kwargs)
+
+
+def _in_background(work: Callable[..., T], *args, **kwargs) -> T:
+    """`work(*args, **kwargs)` after lowering the priority of the thread running it."""
+    _lower_this_threads_priority()
+    return work(*args, **kwargs)
+
+
+def _lower_this_threads_priority() -> None:
+    # On Linux the nice value belongs to each thread, and PRIO_PROCESS with 0 names the calling
+    # thread only (setpriority(2), "BUGS"); elsewhere it would lower the whole server, so it is
+    # left alone. Lowering needs no privilege, and a pool thread, once lowered, stays so.
+    if sys.platform != "linux":
+        return
+    wanted = min(19, _PROCESS_NICENESS + _BACKGROUND_NICENESS)
+    if os.getpriority(os.PRIO_PROCESS, 0) < wanted:
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)
 
 
 def server_options(async_mode: str, max_connections: int, read_timeout_s: int,

@@ -132,6 +132,24 @@ def test_blocking_work_runs_in_a_real_thread_under_eventlet():
     assert result.stdout.split() == ["True", "5"]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_blocking_work_yields_the_cores_to_the_loop_and_leaves_the_server_at_its_priority():
+    # A burst of logins must not take CPU from the loop serving every doctor and post: the pool
+    # thread hashing runs ten nice steps below the server, which itself stays where it was.
+    probe = (
+        "import eventlet; eventlet.monkey_patch()\n"
+        "import os\n"
+        "from telemed.concurrency import run_blocking\n"
+        "def nice(): return os.getpriority(os.PRIO_PROCESS, 0)\n"
+        "print(nice(), run_blocking(nice), run_blocking(nice), nice())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    server, worker, again, server_after = map(int, result.stdout.split())
+    assert worker == again == min(19, server + 10)
+    assert server_after == server
+
+
 def test_without_eventlet_blocking_work_runs_inline():
     import threading
 
