@@ -32,13 +32,29 @@ LOCALE_KEY = "telemed_socket_locale"
 connections_written = Coalesced(presence.write_pending_connections,
                                 lambda app: app.config["TELEMED"].connections_write_interval_s,
                                 "writing connections")
+# Connections waiting for their first snapshot, sid -> user: those opened while the loop was busy
+# get theirs read together at its next turn (at once when connections are written at once, as in
+# tests). A lone connection waits for nothing.
+_awaiting_snapshot: dict[str, object] = {}
+NEXT_TURN_S = 0.001
 
 
-def _send_snapshot(qualified: list[str] | None = None, chosen_status: str | None = None) -> None:
+def _send_first_snapshots() -> None:
+    waiting = dict(_awaiting_snapshot)
+    _awaiting_snapshot.clear()
+    notifier.first_snapshots(waiting)
+
+
+first_snapshots_sent = Coalesced(
+    _send_first_snapshots,
+    lambda app: NEXT_TURN_S if app.config["TELEMED"].connections_write_interval_s > 0 else 0,
+    "sending first snapshots")
+
+
+def _send_snapshot(qualified: list[str] | None = None) -> None:
     user = current_user
     if user.role == "doctor":
-        notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified, chosen_status),
-                          request.sid)
+        notifier.snapshot("queue:snapshot", queue_snapshot(user, qualified), request.sid)
     elif user.role == "feldsher":
         notifier.snapshot("consultations:snapshot", consultations_snapshot(user.facility_id),
                           request.sid)
@@ -101,8 +117,7 @@ def on_connect(auth=None):
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthenticated")
     user = current_user._get_current_object()
-    specialties = qualified_specialties(user) if user.role == "doctor" else []
-    for room in rooms_for(user, specialties):
+    for room in rooms_for(user):  # a doctor's specialty rooms come with the first snapshot
         join_room(room)
     session[LOCALE_KEY] = str(get_locale())  # this connection's own copy of the session
     login_id = current_login_id()
@@ -112,9 +127,10 @@ def on_connect(auth=None):
     # otherwise expire it and cost a reload for the snapshot; its columns are all the snapshot
     # reads (this context ends with it).
     db.session.expunge(user)
-    chosen_status = presence.connected(user, request.sid, login_id)
+    presence.connected(user, request.sid, login_id)
     connections_written.soon()
-    _send_snapshot(specialties, chosen_status)
+    _awaiting_snapshot[request.sid] = user
+    first_snapshots_sent.soon()
 
 
 @socketio.on("disconnect")
@@ -122,6 +138,7 @@ def on_disconnect(reason=None):
     """A connection closed, however it closed: forget it; a doctor's presence may turn offline."""
     presence.disconnected(request.sid)
     limits.forget(request.sid)
+    _awaiting_snapshot.pop(request.sid, None)
     connections_written.soon()
 
 

@@ -10,6 +10,7 @@ and that only for a batch.
 from __future__ import annotations
 
 from flask import Flask, g
+from socketio import PubSubManager
 from sqlalchemy import select
 
 from telemed.db import end_read_transaction
@@ -37,7 +38,7 @@ from telemed.services.events import (
 )
 from telemed.services.queue import QueueState
 from telemed.services.representation import consultation_payload, message_payload
-from telemed.services.snapshots import consultations_snapshot, queue_snapshots
+from telemed.services.snapshots import consultations_snapshot, consultations_snapshots, queue_snapshots
 
 # A sweep escalating hundreds at once is published in slices, letting every other green thread
 # (a health check, a doctor's claim) run between them: consultations loaded and shaped per slice,
@@ -81,9 +82,9 @@ class Notifier:
         with self._app.app_context():
             try:
                 self.follow_qualifications(presence.doctor_connections(this_process=True), local=True)
-                for facility_id in presence.facilities_connected(this_process=True):
-                    self._emit("consultations:snapshot", consultations_snapshot(facility_id),
-                               facility_room(facility_id), local=True)
+                posts = consultations_snapshots(presence.facilities_connected(this_process=True))
+                for facility_id, snapshot in posts.items():
+                    self._emit("consultations:snapshot", snapshot, facility_room(facility_id), local=True)
                     self._server.sleep(0)
                 self._emit("consultations:snapshot", consultations_snapshot(None), ADMINS_ROOM, local=True)
             except Exception:  # the listener that called this must go on listening
@@ -167,10 +168,29 @@ class Notifier:
             # With a message queue, a connection held by another process is closed by that one.
             self._server.server.disconnect(sid, namespace="/")
 
-    def follow_qualifications(self, doctors: list[tuple[User, list[str]]], local: bool = False) -> None:
+    def first_snapshots(self, connections: dict[str, User]) -> None:
+        """The first snapshot of connections just opened on this process (sid -> its user), read
+        together: a district back after an outage connects at once, and each connection reading
+        its own would cost the database a round of statements per phone."""
+        doctors: dict[int, tuple[User, list[str]]] = {}
+        posts: dict[int, list[str]] = {}
+        for sid, user in connections.items():
+            if user.role == "doctor":
+                doctors.setdefault(user.id, (user, []))[1].append(sid)
+            elif user.role == "feldsher" and user.facility_id is not None:
+                posts.setdefault(user.facility_id, []).append(sid)
+        post_snapshots = consultations_snapshots(list(posts)) if posts else {}
+        self.follow_qualifications(list(doctors.values()), local=True, to_connections=True)
+        end_read_transaction(db.session)  # no pooled connection held while emitting
+        for facility_id, sids in posts.items():
+            self._emit("consultations:snapshot", post_snapshots[facility_id], sids, local=True)
+
+    def follow_qualifications(self, doctors: list[tuple[User, list[str]]], local: bool = False,
+                              to_connections: bool = False) -> None:
         """Move each doctor's open connections, on whichever process holds them, into the specialty
         rooms they qualify for now and out of the others, and send each doctor a new
-        `queue:snapshot`: requests newly offered to them appear, those no longer offered go."""
+        `queue:snapshot`: requests newly offered to them appear, those no longer offered go. With
+        `to_connections`, the snapshot goes to the connections given, not every one of the doctor."""
         if not doctors:
             return
         # Read together: a new day or an outage resyncs every doctor of a process at once, and one
@@ -181,13 +201,23 @@ class Notifier:
         for doctor, sids in doctors:
             doctor_id, snapshot = doctor.id, snapshots[doctor.id]
             joined, left = specialty_rooms(qualified[doctor_id])
-            for sid in sids:
+            for sid in self._reachable(sids):
                 for room in joined:
                     self._server.server.enter_room(sid, room, namespace="/")
                 for room in left:
                     self._server.server.leave_room(sid, room, namespace="/")
-            self._emit("queue:snapshot", snapshot, user_room(doctor_id), local=local)
+            self._emit("queue:snapshot", snapshot, sids if to_connections else user_room(doctor_id),
+                       local=local)
             self._server.sleep(0)  # a new day moves every doctor: let the others run between them
+
+    def _reachable(self, sids: list[str]) -> list[str]:
+        """The connections whose rooms can still be changed: open (or opening) on this process, or,
+        with a message queue, perhaps held by another process, whose manager checks for itself. One
+        closed meanwhile (its row is removed a moment later) has no rooms left to enter."""
+        manager = self._server.server.manager
+        if isinstance(manager, PubSubManager):
+            return sids
+        return [sid for sid in sids if manager.is_connected(sid, "/") or manager.is_pre_connected(sid, "/")]
 
     def snapshot(self, event: str, payload: dict, sid: str) -> None:
         """Send a full snapshot to one connection (on connect and on queue:sync)."""

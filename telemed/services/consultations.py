@@ -8,6 +8,7 @@ means somebody else got there first.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from flask import current_app
@@ -125,11 +126,11 @@ def active_consultations_of(doctor_ids: list[int]) -> dict[int, list[Consultatio
     return held
 
 
-def open_consultations(facility_id: int | None = None) -> list[Consultation]:
-    """The waiting and active consultations, oldest first: one post's, or every post's."""
+def open_consultations(facility_ids: Collection[int] | None = None) -> list[Consultation]:
+    """The waiting and active consultations, oldest first: these posts', or every post's."""
     query = select(Consultation).where(Consultation.status.in_(("waiting", "active")))
-    if facility_id is not None:
-        query = query.where(Consultation.facility_id == facility_id)
+    if facility_ids is not None:
+        query = query.where(Consultation.facility_id.in_(list(facility_ids)))
     return db.session.scalars(query.order_by(Consultation.created_at)).all()
 
 

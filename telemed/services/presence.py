@@ -127,14 +127,12 @@ class _PendingConnections:
 _pending = _PendingConnections()
 
 
-def connected(user: User, sid: str, login_id: str | None) -> str | None:
+def connected(user: User, sid: str, login_id: str | None) -> None:
     """A connection of this user (of this login) opened on this server process, written soon with
-    the others; for a doctor, the status they chose (what their page shows)."""
+    the others."""
     now = utcnow()
-    is_doctor = user.role == "doctor"
     _pending.open(dict(sid=sid, user_id=user.id, login_id=login_id, server_id=SERVER_ID,
-                       connected_at=now, seen_at=now), is_doctor)
-    return chosen_status_of(user.id) if is_doctor else None
+                       connected_at=now, seen_at=now), user.role == "doctor")
 
 
 def disconnected(sid: str) -> None:

@@ -13,13 +13,12 @@ from telemed.services.messages import doctor_message_counts
 from telemed.services.representation import consultation_list_payload
 
 
-def queue_snapshot(doctor: User, qualified: list[str] | None = None,
-                   chosen_status: str | None = None) -> dict:
+def queue_snapshot(doctor: User, qualified: list[str] | None = None) -> dict:
     """DESIGN.md's `queue:snapshot`: the doctor's offered waiting queue and their active ones."""
     doctor_id = doctor.id
     waiting, active = doctor_queue(doctor, qualified)
     return _queue_snapshot(consultation_list_payload(waiting), active,
-                           chosen_status or presence.chosen_status_of(doctor_id))
+                           presence.chosen_status_of(doctor_id))
 
 
 def queue_snapshots(doctors: list[tuple[User, list[str]]]) -> dict[int, dict]:
@@ -44,9 +43,24 @@ def consultations_snapshot(facility_id: int | None) -> dict:
     """DESIGN.md's `consultations:snapshot`: the post's open consultations (every post's, for
     administrators), each with how many messages the doctor wrote (`doctor_messages`), from which
     the post's page counts the unread ones."""
-    consultations = open_consultations(facility_id)
+    if facility_id is not None:
+        return consultations_snapshots([facility_id])[facility_id]
+    return {"items": _with_doctor_messages(open_consultations())}
+
+
+def consultations_snapshots(facility_ids: list[int]) -> dict[int, dict]:
+    """`consultations:snapshot` for each of these posts, all read in the statements of one (posts
+    reconnecting together after an outage)."""
+    consultations = open_consultations(facility_ids)
+    snapshots: dict[int, dict] = {facility_id: {"items": []} for facility_id in facility_ids}
+    for consultation, item in zip(consultations, _with_doctor_messages(consultations)):
+        snapshots[consultation.facility_id]["items"].append(item)
+    return snapshots
+
+
+def _with_doctor_messages(consultations: list) -> list[dict]:
     written = doctor_message_counts([c.id for c in consultations])
     # Copies: the shaped payloads are shared with every other event of this request.
     items = consultation_list_payload(consultations)
-    return {"items": [{**item, "doctor_messages": written.get(consultation.id, 0)}
-                      for item, consultation in zip(items, consultations)]}
+    return [{**item, "doctor_messages": written.get(consultation.id, 0)}
+            for item, consultation in zip(items, consultations)]

@@ -132,10 +132,84 @@ def test_a_doctor_connecting_costs_the_same_statements_whatever_the_queue(
     long, all_waiting = _doctor_connect_statements(app, doctor)
     assert (none_waiting, all_waiting) == (0, LONG_QUEUE)
     assert long == empty + 1  # the places of the waiting ones, in one statement
-    # (BEGIN on SQLite); the login and its user; which specialties require a certificate (a
-    # general doctor's own are not read); the status the doctor chose; the snapshot's waiting
-    # and active requests in one statement. Nothing is written yet.
-    assert empty <= 5, empty
+    # (BEGIN on SQLite); the login and its user; then the first snapshot, read as for many
+    # connections at once: which specialties require a certificate (a general doctor's own are
+    # not read), the waiting requests, the active ones, the statuses chosen. Nothing is written yet.
+    assert empty <= 6, empty
+
+
+def test_connections_opened_in_one_turn_read_their_first_snapshots_together(
+        app, login, district, password_hash, monkeypatch):
+    """A district back after an outage connects at once: the first snapshots of every connection
+    waiting for the loop's next turn, doctors' and posts', are read in the statements of one."""
+    from telemed.realtime import handlers
+    from telemed.services import queue
+
+    add_waiting_requests(app, district.feldsher_a, [district.post_a, district.post_b], 5)
+    monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # no refresh of the estimates mid-way
+    monkeypatch.setattr(queue._availability, "_ttl_s", 600)
+    monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written by nobody
+    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)  # the turn: below
+    with app.app_context():  # the estimate's inputs, read once (the queue's places are read anew)
+        queue._medians.get()
+        queue._availability.get()
+    costs = []
+    for doctors, posts in ((1, [district.feldsher_a]), (12, [district.feldsher_a, district.feldsher_b])):
+        clients = [ApiClient(app, username) for _id, username
+                   in add_doctors(app, district, password_hash, doctors, prefix=f"turn{doctors}-")]
+        clients += [login(post) for post in posts]
+        sockets = [socketio.test_client(app, flask_test_client=client.http) for client in clients]
+        assert [sock.get_received() for sock in sockets] == [[]] * len(sockets)  # not yet
+        with app.app_context(), recording_statements(app) as statements:
+            handlers.first_snapshots_sent.run()
+        received = [sock.get_received() for sock in sockets]
+        for sock in sockets:
+            sock.disconnect()
+        assert [[event["name"] for event in got] for got in received] == (
+            [["queue:snapshot"]] * doctors + [["consultations:snapshot"]] * len(posts))
+        assert all(len(got[0]["args"][0]["waiting"]) == 5 for got in received[:doctors])
+        items = [got[0]["args"][0]["items"] for got in received[doctors:]]
+        assert all(item["facility"]["id"] == post.facility_id for post, of_post in zip(posts, items)
+                   for item in of_post)
+        assert sum(map(len, items)) == (5 if len(posts) == 2 else len(items[0])) and items[0]
+        costs.append(len(statements))
+    assert costs[0] == costs[1]
+
+
+def test_a_connection_closed_before_its_first_snapshot_is_left_out(app, login, district, monkeypatch):
+    from telemed.realtime import handlers
+    from telemed.realtime.notifier import notifier
+
+    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)
+    gone, staying = (socketio.test_client(app, flask_test_client=login(user).http)
+                     for user in (district.doctor, district.doctor2))
+    gone.disconnect()
+    given = []
+    monkeypatch.setattr(notifier, "first_snapshots", lambda connections: given.append(connections))
+    with app.app_context():
+        handlers.first_snapshots_sent.run()
+    staying.disconnect()
+    assert [[user.id for user in connections.values()] for connections in given] == [[district.doctor2.id]]
+
+
+def test_rooms_are_not_changed_for_a_connection_closed_meanwhile(app, login, district, monkeypatch):
+    """A connection's row outlives it a moment (rows are written together): a doctor's new
+    qualifications must still reach their open connections, the closed one skipped, not fatal."""
+    from telemed.extensions import db
+    from telemed.models import User
+    from telemed.realtime.notifier import notifier
+
+    sock = socketio.test_client(app, flask_test_client=login(district.doctor).http)
+    sock.get_received()
+    open_sid = socketio.server.manager.sid_from_eio_sid(sock.eio_sid, "/")
+    with app.app_context():
+        doctor = db.session.get(User, district.doctor.id)
+        notifier.follow_qualifications([(doctor, ["closed-a-moment-ago", open_sid])], local=True)
+        db.session.remove()
+    received = [event["name"] for event in sock.get_received()]
+    sock.disconnect()
+    assert received == ["queue:snapshot"]
+
 
 
 def test_a_doctor_reconnecting_after_an_outage_only_reads(app, login, district, monkeypatch):
