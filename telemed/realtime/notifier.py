@@ -193,21 +193,23 @@ class Notifier:
         `to_connections`, the snapshot goes to the connections given, not every one of the doctor."""
         if not doctors:
             return
-        # Read together: a new day or an outage resyncs every doctor of a process at once, and one
-        # doctor after another would read and shape the whole waiting queue for each of them.
+        # Into the rooms first, the snapshots read after: a request offered in between reaches the
+        # doctor through the room, or is in the snapshot, or both (never neither).
         qualified = qualified_specialties_of([doctor for doctor, _sids in doctors])
-        snapshots = queue_snapshots([(doctor, qualified[doctor.id]) for doctor, _sids in doctors])
-        end_read_transaction(db.session)  # no pooled connection held while emitting
         for doctor, sids in doctors:
-            doctor_id, snapshot = doctor.id, snapshots[doctor.id]
-            joined, left = specialty_rooms(qualified[doctor_id])
+            joined, left = specialty_rooms(qualified[doctor.id])
             for sid in self._reachable(sids):
                 for room in joined:
                     self._server.server.enter_room(sid, room, namespace="/")
                 for room in left:
                     self._server.server.leave_room(sid, room, namespace="/")
-            self._emit("queue:snapshot", snapshot, sids if to_connections else user_room(doctor_id),
-                       local=local)
+        # Read together: a new day or an outage resyncs every doctor of a process at once, and one
+        # doctor after another would read and shape the whole waiting queue for each of them.
+        snapshots = queue_snapshots([(doctor, qualified[doctor.id]) for doctor, _sids in doctors])
+        end_read_transaction(db.session)  # no pooled connection held while emitting
+        for doctor, sids in doctors:
+            to = sids if to_connections else user_room(doctor.id)
+            self._emit("queue:snapshot", snapshots[doctor.id], to, local=local)
             self._server.sleep(0)  # a new day moves every doctor: let the others run between them
 
     def _reachable(self, sids: list[str]) -> list[str]:

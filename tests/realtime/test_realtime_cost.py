@@ -176,6 +176,33 @@ def test_connections_opened_in_one_turn_read_their_first_snapshots_together(
     assert costs[0] == costs[1]
 
 
+def test_a_doctor_is_in_their_specialty_rooms_before_their_snapshot_is_read(
+        app, login, district, monkeypatch):
+    """A request offered between the snapshot's read and the doctor's joining its room would reach
+    neither: the rooms come first, so it is in the snapshot, or reaches the room, or both."""
+    from telemed.realtime import handlers
+    from telemed.realtime import notifier as notifier_module
+
+    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)
+    sock = socketio.test_client(app, flask_test_client=login(district.cardiologist).http)
+    sid = socketio.server.manager.sid_from_eio_sid(sock.eio_sid, "/")
+    assert "specialty:cardiology" not in socketio.server.manager.get_rooms(sid, "/")  # not yet
+    rooms_at_read = []
+    read = notifier_module.queue_snapshots
+
+    def recording(doctors):
+        rooms_at_read.append(set(socketio.server.manager.get_rooms(sid, "/")))
+        return read(doctors)
+
+    monkeypatch.setattr(notifier_module, "queue_snapshots", recording)
+    with app.app_context():
+        handlers.first_snapshots_sent.run()
+    received = [event["name"] for event in sock.get_received()]
+    sock.disconnect()
+    assert "queue:snapshot" in received
+    assert len(rooms_at_read) == 1 and "specialty:cardiology" in rooms_at_read[0]
+
+
 def test_a_connection_closed_before_its_first_snapshot_is_left_out(app, login, district, monkeypatch):
     from telemed.realtime import handlers
     from telemed.realtime.notifier import notifier
