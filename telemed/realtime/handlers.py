@@ -12,6 +12,7 @@ from marshmallow import Schema
 
 from telemed.errors import DATABASE_OUTAGES, RateLimited, ServiceError, Unauthenticated, database_unavailable
 from telemed.extensions import db, socketio
+from telemed.models import User
 from telemed.realtime import limits
 from telemed.realtime.coalesce import Coalesced
 from telemed.realtime.notifier import notifier
@@ -35,19 +36,30 @@ connections_written = Coalesced(presence.write_pending_connections,
 # Connections waiting for their first snapshot, sid -> user: those opened while the loop was busy
 # get theirs read together at its next turn (at once when connections are written at once, as in
 # tests). A lone connection waits for nothing.
-_awaiting_snapshot: dict[str, object] = {}
-NEXT_TURN_S = 0.001
+_awaiting_snapshot: dict[str, User] = {}
+# Coalesced runs at once after a quiet spell, then at most once per interval: this one only keeps
+# the runs of a storm a loop turn apart.
+FIRST_SNAPSHOTS_INTERVAL_S = 0.001
 
 
 def _send_first_snapshots() -> None:
-    waiting = dict(_awaiting_snapshot)
-    _awaiting_snapshot.clear()
-    notifier.first_snapshots(waiting)
+    # Swapped in one step: a connection noted while these are read (which may yield) waits for the
+    # next run.
+    global _awaiting_snapshot
+    waiting, _awaiting_snapshot = _awaiting_snapshot, {}
+    try:
+        notifier.first_snapshots(waiting)
+    except Exception:
+        # A page without its snapshot would show an empty or stale queue as if current: closed,
+        # it reconnects (with its back-off) and reads again, as when a connect handler failed.
+        for sid in waiting:
+            socketio.server.disconnect(sid, namespace="/")
+        raise
 
 
 first_snapshots_sent = Coalesced(
     _send_first_snapshots,
-    lambda app: NEXT_TURN_S if app.config["TELEMED"].connections_write_interval_s > 0 else 0,
+    lambda app: FIRST_SNAPSHOTS_INTERVAL_S if app.config["TELEMED"].connections_write_interval_s > 0 else 0,
     "sending first snapshots")
 
 

@@ -219,6 +219,23 @@ def test_a_connection_closed_before_its_first_snapshot_is_left_out(app, login, d
     assert [[user.id for user in connections.values()] for connections in given] == [[district.doctor2.id]]
 
 
+def test_connections_whose_first_snapshots_failed_are_closed_to_reconnect(app, login, district, monkeypatch):
+    from telemed.realtime import handlers
+    from telemed.realtime.notifier import notifier
+
+    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)
+    sockets = [socketio.test_client(app, flask_test_client=login(user).http)
+               for user in (district.doctor, district.feldsher_a)]
+
+    def database_gone(connections):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(notifier, "first_snapshots", database_gone)
+    with app.app_context(), pytest.raises(ConnectionError):
+        handlers.first_snapshots_sent.run()
+    assert [sock.is_connected() for sock in sockets] == [False, False]
+
+
 def test_rooms_are_not_changed_for_a_connection_closed_meanwhile(app, login, district, monkeypatch):
     """A connection's row outlives it a moment (rows are written together): a doctor's new
     qualifications must still reach their open connections, the closed one skipped, not fatal."""
