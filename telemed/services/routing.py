@@ -31,6 +31,15 @@ def escalation_threshold_s(priority: str) -> int:
     }[priority]
 
 
+def _due_for_escalation(priority: str, now):
+    """The waiting requests of this effective priority whose wait passed its threshold."""
+    cutoff = now - timedelta(seconds=escalation_threshold_s(priority))
+    return and_(Consultation.status == "waiting",
+                Consultation.effective_priority == priority,
+                Consultation.escalation_level < MAX_ESCALATION_LEVEL,
+                func.coalesce(Consultation.escalated_at, Consultation.queued_at) <= cutoff)
+
+
 def escalate_overdue() -> list:
     """Raise every waiting request whose wait passed its threshold by one step (at most 2).
 
@@ -40,16 +49,18 @@ def escalate_overdue() -> list:
     step is taken exactly once: a second UPDATE finds the row just escalated and skips it.
     """
     now = utcnow()
+    # Most passes find nothing due: one read then, instead of a write transaction (SQLite's write
+    # lock, every few seconds from every process) around UPDATEs that change nothing.
+    anything_due = db.session.scalar(
+        select(Consultation.id).where(or_(*(_due_for_escalation(p, now) for p in PRIORITIES))).limit(1))
+    if anything_due is None:
+        return []
     escalated = []
     with write_transaction(db.session) as session:
         for priority in PRIORITIES:
-            cutoff = now - timedelta(seconds=escalation_threshold_s(priority))
             rows = session.execute(
                 update(Consultation)
-                .where(Consultation.status == "waiting",
-                       Consultation.effective_priority == priority,
-                       Consultation.escalation_level < MAX_ESCALATION_LEVEL,
-                       func.coalesce(Consultation.escalated_at, Consultation.queued_at) <= cutoff)
+                .where(_due_for_escalation(priority, now))
                 .values(escalation_level=Consultation.escalation_level + 1,
                         effective_priority=raise_priority(priority, 1), escalated_at=now,
                         updated_at=now)

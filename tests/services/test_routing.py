@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from telemed.extensions import db, socketio
 from telemed.services import queue
-from tests.helpers import add_waiting_requests, consultation_body
+from tests.helpers import add_waiting_requests, consultation_body, recording_statements
 
 
 def backdate(app, consultation_id, seconds, column="queued_at"):
@@ -94,6 +94,27 @@ def test_escalation_is_pushed_to_every_doctor_and_the_admins(app, login, distric
     assert seen[-1]["escalation_level"] == 1
     general.disconnect()
     admin.disconnect()
+
+
+def test_a_sweep_with_nothing_due_only_reads(app, district):
+    """Most passes find nothing to escalate: they must not take SQLite's write lock (every few
+    seconds from every process) for UPDATEs that change nothing."""
+    from telemed.services.routing import escalate_overdue
+
+    add_waiting_requests(app, district.feldsher_a, [district.post_a], 5, priority="urgent", age_s=5)
+    with app.app_context():
+        with recording_statements(app) as quiet:
+            assert escalate_overdue() == []
+        db.session.remove()
+    add_waiting_requests(app, district.feldsher_a, [district.post_a], 2, priority="urgent", age_s=3600)
+    with app.app_context():
+        with recording_statements(app) as due:
+            assert len(escalate_overdue()) == 2
+        db.session.remove()
+    writes = ("UPDATE", "INSERT", "BEGIN IMMEDIATE")
+    assert [s for s in quiet if s.lstrip().upper().startswith(writes)] == []
+    assert len([s for s in quiet if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert any(s.lstrip().upper().startswith("UPDATE") for s in due)
 
 
 def _sweep_in_own_process(database_url, instance_path, barrier, results):
