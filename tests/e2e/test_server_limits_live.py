@@ -109,8 +109,7 @@ def test_headers_trickled_slower_than_the_deadline_are_cut_off(strict_server):
 def test_blocking_work_runs_in_a_real_thread_under_eventlet():
     # As `telemed serve` runs: monkey-patched first, then the adapter hands work to a real thread,
     # so the green threads serving other connections keep running while it hashes.
-    probe = (
-        "import eventlet; eventlet.monkey_patch()\n"
+    printed = _printed_under_eventlet(
         "import threading\n"
         "from eventlet.patcher import original\n"
         "real = original('threading')\n"
@@ -127,27 +126,30 @@ def test_blocking_work_runs_in_a_real_thread_under_eventlet():
         "g.wait()\n"
         "print(here != there, len(ticks))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["True", "5"]
+    assert printed == ["True", "5"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
 def test_blocking_work_yields_the_cores_to_the_loop_and_leaves_the_server_at_its_priority():
     # A burst of logins must not take CPU from the loop serving every doctor and post: the pool
     # thread hashing runs ten nice steps below the server, which itself stays where it was.
-    probe = (
-        "import eventlet; eventlet.monkey_patch()\n"
+    printed = _printed_under_eventlet(
         "import os\n"
         "from telemed.concurrency import run_blocking\n"
         "def nice(): return os.getpriority(os.PRIO_PROCESS, 0)\n"
         "print(nice(), run_blocking(nice), run_blocking(nice), nice())\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    server, worker, again, server_after = map(int, result.stdout.split())
+    server, worker, again, server_after = map(int, printed)
     assert worker == again == min(19, server + 10)
     assert server_after == server
+
+
+def _printed_under_eventlet(script: str) -> list[str]:
+    """What `script` prints in a fresh interpreter monkey-patched first, as `telemed serve` is."""
+    result = subprocess.run([sys.executable, "-c", "import eventlet; eventlet.monkey_patch()\n" + script],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()
 
 
 def test_without_eventlet_blocking_work_runs_inline():
