@@ -83,3 +83,50 @@ def test_the_heat_map_colours_required_certificates_and_writes_every_count(open_
     # Everyone lapsing within 90 days is listed, as many as counted.
     lapsing = api(admin, f"/reports/lapsing?as_of={coverage['as_of']}&days=90")
     assert admin.locator("#lapsing tr").count() == lapsing["total"]
+
+
+def test_a_resync_reads_the_overview_again_without_a_reconnect(
+        open_as, app, district, database_url, redis_url, tmp_path):
+    """A process whose message queue may have lost events sends its administrators a
+    `consultations:snapshot`: the overview reads its figures again on the connection it has."""
+    import json
+
+    import redis
+    import sqlalchemy as sa
+
+    from telemed.extensions import db
+    from telemed.models import PresenceConnection
+    from telemed.realtime.manager import RESYNC
+    from tests.helpers import add_waiting_requests
+    from tests.live import LiveServer
+
+    def admin_connections():
+        with app.app_context():
+            sids = set(db.session.scalars(sa.select(PresenceConnection.sid)
+                                          .where(PresenceConnection.user_id == district.admin.id)))
+            db.session.remove()
+        return sids
+
+    server = LiveServer(database_url, tmp_path / "instance", tmp_path / "serve.log",
+                        TELEMED_MESSAGE_QUEUE=redis_url).start()
+    try:
+        admin = open_as("admin_z", server)
+        wait_until(admin, "document.querySelector('[data-figure=bls-gaps]').textContent !== '—'")
+        connected = set()
+        for _ in range(50):  # the connection's row is written a moment after it opens
+            connected = admin_connections()
+            if connected:
+                break
+            admin.wait_for_timeout(100)
+        before = int(admin.inner_text("[data-figure=waiting]"))
+        # Straight into the database: no event tells anyone, as with an event Redis lost.
+        add_waiting_requests(app, district.feldsher_a, [district.post_a], 2, age_s=5)
+        admin.wait_for_timeout(1500)
+        assert int(admin.inner_text("[data-figure=waiting]")) == before
+        # What a process that could not publish tells the others once it can again.
+        redis.Redis.from_url(redis_url).publish(
+            "flask-socketio", json.dumps({"method": RESYNC, "host_id": "a-process-that-dropped-events"}))
+        wait_until(admin, f"document.querySelector('[data-figure=waiting]').textContent === '{before + 2}'")
+        assert connected and admin_connections() == connected  # the same connection: no reconnect
+    finally:
+        server.stop()
