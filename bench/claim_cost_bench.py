@@ -186,6 +186,11 @@ def _measure(root: Path, args) -> tuple[dict[str, list[float]], tuple, tuple]:
 
     app, doctor, csrf, consultation_id = _telemed(root)
     bare, bare_socket = _bare(root)
+    # Each event handler first lets the other green threads run (`socketio.sleep(0)`): under
+    # eventlet a switch to the hub, but in the threading mode of this bench a real `time.sleep(0)`
+    # that hands the CPU to the OS scheduler (0.27 ms an event in a cProfile run). Made the no-op it
+    # is on an idle hub, so the figures are telemed's work and not the scheduler's.
+    socketio.sleep = lambda seconds=0: None
     doctor_socket = socketio.test_client(app, flask_test_client=doctor)
     anonymous = app.test_client()
     kinds = {
@@ -248,7 +253,9 @@ def _report(runs: dict[str, list[float]], load_start, load_end, args) -> None:
               "refusal, the security headers): on its own "
               f"{rest / median['bare']:.1f} x the whole baseline request. Over Socket.IO there is no cookie, "
               "CSRF token or header to handle per event; the login check, the per-connection rate limit, the "
-              "light read and the translated refusal remain. In the dispatch bench's race of 100 claims on "
+              "light read and the translated refusal remain (the handler's yield to other green threads is "
+              "made a no-op here, as it is on an idle eventlet hub; in this bench's threading mode it would "
+              "be a real `time.sleep(0)`). In the dispatch bench's race of 100 claims on "
               "one event loop, the p50 claim waits for about fifty losing claims, plus the winner's fan-out "
               "to 200 doctors (which the dispatch bench's baseline sends too).", "",
               f"The floor: telemed's anonymous `/healthz`, a `SELECT 1` through the extensions every request "
