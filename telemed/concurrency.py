@@ -6,9 +6,8 @@ With the eventlet server every request and every socket shares one OS thread: an
 such work runs in eventlet's pool of real threads (argon2 and file I/O release the GIL), at most
 `cpu_count - 1` at once so the loop keeps a core, and at a lower scheduling priority so that the
 loop, the database and everything else on a small server come first when the cores are contended;
-in any other async mode it runs inline. This
-module and `telemed/__main__.py` are the only ones that know eventlet, so the async mode stays one
-setting (TELEMED_ASYNC_MODE).
+in any other async mode it runs inline. This module and `telemed/__main__.py` are the only ones
+that know eventlet, so the async mode stays one setting (TELEMED_ASYNC_MODE).
 """
 from __future__ import annotations
 
