@@ -1,6 +1,7 @@
 """Socket.IO handlers: authenticate, validate, call one service, acknowledge."""
 from __future__ import annotations
 
+import threading
 from functools import wraps
 
 from flask import current_app, request, session
@@ -33,20 +34,39 @@ LOCALE_KEY = "telemed_socket_locale"
 connections_written = Coalesced(presence.write_pending_connections,
                                 lambda app: app.config["TELEMED"].connections_write_interval_s,
                                 "writing connections")
-# Connections waiting for their first snapshot, sid -> user: those opened while the loop was busy
-# get theirs read together at its next turn (at once when connections are written at once, as in
-# tests). A lone connection waits for nothing.
-_awaiting_snapshot: dict[str, User] = {}
+class _AwaitingSnapshot:
+    """Connections waiting for their first snapshot, sid -> user: those opened while the loop was
+    busy get theirs read together at its next turn (at once when connections are written at once,
+    as in tests). A lone connection waits for nothing. Locked: under the threading async mode a
+    connect may note itself while a run takes the others."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users: dict[str, User] = {}
+
+    def add(self, sid: str, user: User) -> None:
+        with self._lock:
+            self._users[sid] = user
+
+    def discard(self, sid: str) -> None:
+        with self._lock:
+            self._users.pop(sid, None)
+
+    def take(self) -> dict[str, User]:
+        """Every connection noted so far; one noted while these are read waits for the next run."""
+        with self._lock:
+            taken, self._users = self._users, {}
+            return taken
+
+
+_awaiting_snapshot = _AwaitingSnapshot()
 # Coalesced runs at once after a quiet spell, then at most once per interval: this one only keeps
 # the runs of a storm a loop turn apart.
 FIRST_SNAPSHOTS_INTERVAL_S = 0.001
 
 
 def _send_first_snapshots() -> None:
-    # Swapped in one step: a connection noted while these are read (which may yield) waits for the
-    # next run.
-    global _awaiting_snapshot
-    waiting, _awaiting_snapshot = _awaiting_snapshot, {}
+    waiting = _awaiting_snapshot.take()
     try:
         notifier.first_snapshots(waiting)
     except Exception:
@@ -141,7 +161,7 @@ def on_connect(auth=None):
     db.session.expunge(user)
     presence.connected(user, request.sid, login_id)
     connections_written.soon()
-    _awaiting_snapshot[request.sid] = user
+    _awaiting_snapshot.add(request.sid, user)
     first_snapshots_sent.soon()
 
 
@@ -150,7 +170,7 @@ def on_disconnect(reason=None):
     """A connection closed, however it closed: forget it; a doctor's presence may turn offline."""
     presence.disconnected(request.sid)
     limits.forget(request.sid)
-    _awaiting_snapshot.pop(request.sid, None)
+    _awaiting_snapshot.discard(request.sid)
     connections_written.soon()
 
 
