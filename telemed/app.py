@@ -1,13 +1,14 @@
 """Application assembly: extensions, blueprints, error handlers and commands."""
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from telemed.config import REPOSITORY_ROOT, Settings
 from telemed.db import configure_engine
 from telemed.errorhandlers import guard_request_bodies, register_error_handlers
 from telemed.extensions import babel, compress, csrf, db, limiter, login_manager, migrate, socketio, talisman
+from telemed.locales import select_locale
 from telemed.realtime.manager import client_manager
 from telemed.sessions import CookieSessionOncePerSocket
 from telemed.web.assets import (
@@ -58,7 +59,7 @@ def build_app(config: Settings | dict | None = None) -> Flask:
                      compare_type=True)
     guard_request_bodies(app)  # before CSRFProtect's own check reads the body
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
     login_manager.init_app(app)
     app.session_interface = CookieSessionOncePerSocket()
@@ -111,21 +112,6 @@ def build_app(config: Settings | dict | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     return app
-
-
-def _select_locale() -> str:
-    """The user's own choice, then the browser's Accept-Language, then TELEMED_DEFAULT_LOCALE."""
-    from flask import current_app, has_request_context
-    from flask_login import current_user
-
-    settings = current_app.config["TELEMED"]
-    if not has_request_context():
-        return settings.default_locale
-    if current_user and current_user.is_authenticated and current_user.locale in settings.locales:
-        return current_user.locale
-    if request.args.get("lang") in settings.locales:  # chosen on the login page, before logging in
-        return request.args["lang"]
-    return request.accept_languages.best_match(settings.locales) or settings.default_locale
 
 
 @login_manager.user_loader

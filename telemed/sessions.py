@@ -18,6 +18,8 @@ LOGIN_KEY = "login_id"
 # Where Flask-SocketIO (manage_session) keeps a connection's copy of the session, in the environ of
 # the connection's handshake that each of its events runs with.
 SOCKET_SESSION_KEY = "saved_session"
+# Where Flask-Login keeps the logged-in user's id (its user loader is given this value).
+USER_ID_KEY = "_user_id"
 
 
 class CookieSessionOncePerSocket(SecureCookieSessionInterface):
@@ -53,3 +55,12 @@ def end(user: User, ip: str | None) -> None:
 def current_login_id() -> str | None:
     """The id of the current browser session's login, if it has one."""
     return session.get(LOGIN_KEY)
+
+
+def cookie_login() -> tuple[str, int] | None:
+    """The login and user the session cookie names, not yet checked against the login's row (no
+    database read); None when it names none."""
+    login_id, user_id = session.get(LOGIN_KEY), session.get(USER_ID_KEY)
+    if not login_id or not str(user_id).isdigit():
+        return None
+    return login_id, int(user_id)

@@ -22,19 +22,20 @@ class Coalesced:
         self._scheduled = False
         self._last_run = 0.0
 
-    def soon(self) -> None:
-        """Ask for a run; a run already scheduled covers this request."""
+    def soon(self):
+        """Ask for a run; a run already scheduled covers this request. What the work returned when
+        it ran at once (interval 0), else None."""
         app = current_app._get_current_object()
         interval = self._interval_s(app)
         if interval <= 0:
-            self.run()
-            return
+            return self.run()
         with self._lock:
             if self._scheduled:
                 return
             self._scheduled = True
         delay = max(0.0, self._last_run + interval - time.monotonic())
         socketio.start_background_task(self._run_later, app, delay)
+        return None
 
     def run(self):
         """Do the work now (the caller's application context); what it returns."""

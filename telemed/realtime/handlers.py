@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import threading
 from functools import wraps
+from typing import NamedTuple
 
 from flask import current_app, request, session
-from flask_babel import force_locale, get_locale
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, disconnect, join_room, leave_room
@@ -13,7 +14,7 @@ from marshmallow import Schema
 
 from telemed.errors import DATABASE_OUTAGES, RateLimited, ServiceError, Unauthenticated, database_unavailable
 from telemed.extensions import db, socketio
-from telemed.models import User
+from telemed.locales import browser_locale, user_locale
 from telemed.realtime import limits
 from telemed.realtime.coalesce import Coalesced
 from telemed.realtime.notifier import notifier
@@ -22,65 +23,100 @@ from telemed.schemas.common import validated
 from telemed.schemas.consultation import ConsultationIdSchema
 from telemed.schemas.message import SocketMessageSchema
 from telemed.schemas.staff import PresenceSchema
-from telemed.services import audit, consultations, messages, presence
+from telemed.services import audit, consultations, logins, messages, presence
 from telemed.services.certifications import qualified_specialties
 from telemed.services.policy import require_role
 from telemed.services.representation import consultation_payload, message_payload
 from telemed.services.snapshots import consultations_snapshot, queue_snapshot
-from telemed.sessions import current_login_id
+from telemed.sessions import cookie_login
 
 LOCALE_KEY = "telemed_socket_locale"
 # Connections opened and closed within one interval are written together (services/presence.py).
 connections_written = Coalesced(presence.write_pending_connections,
                                 lambda app: app.config["TELEMED"].connections_write_interval_s,
                                 "writing connections")
-class _AwaitingSnapshot:
-    """Connections waiting for their first snapshot, sid -> user: those opened while the loop was
-    busy get theirs read together at its next turn (at once when connections are written at once,
-    as in tests). A lone connection waits for nothing. Locked: under the threading async mode a
-    connect may note itself while a run takes the others."""
+class _Opening(NamedTuple):
+    """A connection accepted and not yet admitted: the login its cookie names, unchecked, and its
+    own copy of the session (where its language is kept)."""
+    login_id: str
+    user_id: int
+    session: dict
+
+
+class _AwaitingAdmission:
+    """Connections accepted and not yet admitted, by sid: those opened while the loop was busy are
+    admitted together at its next turn (at once when connections are written at once, as in
+    tests). A lone connection waits for nothing. Locked: under the threading async mode a connect
+    may note itself while a run takes the others."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._users: dict[str, User] = {}
+        self._openings: dict[str, _Opening] = {}
 
-    def add(self, sid: str, user: User) -> None:
+    def add(self, sid: str, opening: _Opening) -> None:
         with self._lock:
-            self._users[sid] = user
+            self._openings[sid] = opening
 
     def discard(self, sid: str) -> None:
         with self._lock:
-            self._users.pop(sid, None)
+            self._openings.pop(sid, None)
 
-    def take(self) -> dict[str, User]:
-        """Every connection noted so far; one noted while these are read waits for the next run."""
+    def take(self) -> dict[str, _Opening]:
+        """Every connection noted so far; one noted while these are admitted waits for the next run."""
         with self._lock:
-            taken, self._users = self._users, {}
+            taken, self._openings = self._openings, {}
             return taken
 
 
-_awaiting_snapshot = _AwaitingSnapshot()
+_awaiting_admission = _AwaitingAdmission()
 # Coalesced runs at once after a quiet spell, then at most once per interval: this one only keeps
 # the runs of a storm a loop turn apart.
-FIRST_SNAPSHOTS_INTERVAL_S = 0.001
+ADMISSION_INTERVAL_S = 0.001
 
 
-def _send_first_snapshots() -> None:
-    waiting = _awaiting_snapshot.take()
+def _admit_connections() -> set[str]:
+    """Admit the connections noted since the last run: their logins checked in one statement (as
+    every request's is), then those still open join their rooms, are noted as connected, and get
+    their first snapshots, read together; those whose login has ended are told so and closed. A
+    district back after an outage connects at once, and a round of statements per phone would
+    queue them all behind the database. The sids refused."""
+    openings = _awaiting_admission.take()
     try:
-        notifier.first_snapshots(waiting)
+        users = logins.users_of({opening.login_id: opening.user_id for opening in openings.values()})
+        # The read may have let other green threads run: a connection closed meanwhile is left out
+        # (its close was noted, and a connection noted after it would outlive it).
+        manager = socketio.server.manager
+        still_open = {sid: opening for sid, opening in openings.items()
+                      if manager.is_connected(sid, "/") or manager.is_pre_connected(sid, "/")}
+        admitted, refused = {}, set()
+        for sid, opening in still_open.items():
+            user = users.get(opening.login_id)
+            if user is None:
+                refused.add(sid)
+                continue
+            db.session.expunge(user)  # its columns are all the snapshot reads; no reload after a commit
+            for room in [*rooms_for(user), login_room(opening.login_id)]:
+                socketio.server.enter_room(sid, room, namespace="/")
+            opening.session[LOCALE_KEY] = user_locale(user, opening.session[LOCALE_KEY])
+            presence.connected(user, sid, opening.login_id)
+            admitted[sid] = user
+        connections_written.soon()
+        notifier.first_snapshots(admitted)
     except Exception:
         # A page without its snapshot would show an empty or stale queue as if current: closed,
         # it reconnects (with its back-off) and reads again, as when a connect handler failed.
-        for sid in waiting:
+        for sid in openings:
             socketio.server.disconnect(sid, namespace="/")
         raise
+    # One still in its connect handler (admitted at once) is refused by it instead.
+    notifier.turn_away([sid for sid in refused if not manager.is_pre_connected(sid, "/")])
+    return refused
 
 
-first_snapshots_sent = Coalesced(
-    _send_first_snapshots,
-    lambda app: FIRST_SNAPSHOTS_INTERVAL_S if app.config["TELEMED"].connections_write_interval_s > 0 else 0,
-    "sending first snapshots")
+connections_admitted = Coalesced(
+    _admit_connections,
+    lambda app: ADMISSION_INTERVAL_S if app.config["TELEMED"].connections_write_interval_s > 0 else 0,
+    "admitting connections")
 
 
 def _send_snapshot(qualified: list[str] | None = None) -> None:
@@ -145,24 +181,17 @@ def action(event: str, roles: tuple[str, ...], schema: Schema | None = None):
 
 @socketio.on("connect")
 def on_connect(auth=None):
-    """Refuse anonymous connections; join the user's rooms; send a full snapshot."""
-    if not current_user.is_authenticated:
+    """Refuse a connection without a login; note the others, admitted together at the loop's next
+    turn (`_admit_connections`), which checks their logins and sends their first snapshots."""
+    login = cookie_login()
+    if login is None:
         raise ConnectionRefusedError("unauthenticated")
-    user = current_user._get_current_object()
-    for room in rooms_for(user):  # a doctor's specialty rooms come with the first snapshot
-        join_room(room)
-    session[LOCALE_KEY] = str(get_locale())  # this connection's own copy of the session
-    login_id = current_login_id()
-    if login_id:
-        join_room(login_room(login_id))
-    # Out of the session before the connections are written (at once in tests), whose commit would
-    # otherwise expire it and cost a reload for the snapshot; its columns are all the snapshot
-    # reads (this context ends with it).
-    db.session.expunge(user)
-    presence.connected(user, request.sid, login_id)
-    connections_written.soon()
-    _awaiting_snapshot.add(request.sid, user)
-    first_snapshots_sent.soon()
+    # This connection's own copy of the session; the user's own choice replaces it on admission.
+    session[LOCALE_KEY] = browser_locale()
+    _awaiting_admission.add(request.sid, _Opening(*login, session._get_current_object()))
+    refused = connections_admitted.soon()
+    if refused and request.sid in refused:
+        raise ConnectionRefusedError("unauthenticated")
 
 
 @socketio.on("disconnect")
@@ -170,7 +199,7 @@ def on_disconnect(reason=None):
     """A connection closed, however it closed: forget it; a doctor's presence may turn offline."""
     presence.disconnected(request.sid)
     limits.forget(request.sid)
-    _awaiting_snapshot.discard(request.sid)
+    _awaiting_admission.discard(request.sid)
     connections_written.soon()
 
 

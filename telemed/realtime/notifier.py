@@ -168,6 +168,15 @@ class Notifier:
             # With a message queue, a connection held by another process is closed by that one.
             self._server.server.disconnect(sid, namespace="/")
 
+    def turn_away(self, sids: list[str]) -> None:
+        """Tell connections of this process whose login had ended before they were admitted that
+        their session ended, and close them (the page goes to the login screen)."""
+        if not sids:
+            return
+        self._emit("session:ended", {}, sids, local=True)
+        for sid in sids:
+            self._server.server.disconnect(sid, namespace="/", ignore_queue=True)
+
     def first_snapshots(self, connections: dict[str, User]) -> None:
         """The first snapshot of connections just opened on this process (sid -> its user), read
         together: a district back after an outage connects at once, and each connection reading

@@ -33,6 +33,10 @@ _OPEN_LOGIN_USER = (
     .where(Login.id == bindparam("login_id"), User.id == bindparam("user_id"),
            Login.ended_at.is_(None), User.active)
 )
+_OPEN_LOGINS_USERS = (
+    select(Login.id, User, Login.created_at, Login.seen_at).join(Login, Login.user_id == User.id)
+    .where(Login.id.in_(bindparam("login_ids", expanding=True)), Login.ended_at.is_(None), User.active)
+)
 # One row's use; executed with many parameter sets (a batch), each login keeps its own time. The
 # table, not the mapped class, so the session runs a plain executemany with this WHERE clause.
 _TOUCH = (
@@ -61,9 +65,28 @@ def user_of(login_id: str | None, user_id: int) -> User | None:
     if not login_id:
         return None
     row = db.session.execute(_OPEN_LOGIN_USER, {"login_id": login_id, "user_id": user_id}).one_or_none()
-    if row is None:
-        return None
-    user, created_at, seen_at = row
+    return _still_open(login_id, *row) if row is not None else None
+
+
+def users_of(logins: dict[str, int]) -> dict[str, User]:
+    """`user_of` for many logins (login id -> the user id its cookie names) in one statement: the
+    users of those still open, by login id. Socket.IO connections opened together are checked
+    together (realtime/handlers.py)."""
+    if not logins:
+        return {}
+    rows = db.session.execute(_OPEN_LOGINS_USERS, {"login_ids": list(logins)}).all()
+    users = {}
+    for login_id, user, created_at, seen_at in rows:
+        if user.id == logins[login_id]:
+            user = _still_open(login_id, user, created_at, seen_at)
+            if user is not None:
+                users[login_id] = user
+    return users
+
+
+def _still_open(login_id: str, user: User, created_at: datetime, seen_at: datetime) -> User | None:
+    """The user of an open login's row, unless it has gone idle or reached its maximum age: then
+    it is ended, and None. A use is noted."""
     settings = current_app.config["TELEMED"]
     now = utcnow()
     seen_at = _touches.last_seen(login_id, seen_at)

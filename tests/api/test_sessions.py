@@ -239,3 +239,49 @@ def test_a_failed_write_of_uses_is_retried_by_the_next_sweep(app, login, distric
     assert _seen_at(app) == before
     sweeper.sweep_once(app)
     assert _seen_at(app)[district.doctor.id] > before[district.doctor.id]
+
+
+def test_a_socket_whose_login_ends_before_its_admission_is_told_and_closed(app, login, district, monkeypatch):
+    """Connections are admitted together at the loop's next turn; a logout in between must not
+    let one in: it is told its session ended (its page goes to the login screen) and closed."""
+    from telemed.models import PresenceConnection
+    from telemed.realtime import handlers
+
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)  # the turn: below
+    doctor = login(district.doctor)
+    sock = socketio.test_client(app, flask_test_client=doctor.http)
+    assert sock.is_connected() and sock.get_received() == []  # accepted, not yet admitted
+    assert doctor.delete("/session").status_code == 204
+    with app.app_context():
+        handlers.connections_admitted.run()
+        handlers.connections_written.run()
+        rows = db.session.scalar(sa.select(sa.func.count()).select_from(PresenceConnection))
+    assert not sock.is_connected()
+    # What it was sent before the close (the test client keeps it; a closed one cannot be asked).
+    assert [(event["name"], event["args"]) for event in sock.queue] == [("session:ended", [{}])]
+    assert rows == 0
+
+
+def test_a_socket_closed_while_its_login_is_read_is_not_noted_as_connected(app, login, district, monkeypatch):
+    """The admission's read lets other green threads run: a connection that closed meanwhile must
+    not be noted as connected after its close was (it would stay a ghost doctor, online)."""
+    from telemed.models import Presence, PresenceConnection
+    from telemed.realtime import handlers
+    from telemed.services import logins
+
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)
+    sock = socketio.test_client(app, flask_test_client=login(district.doctor).http)
+    read = logins.users_of
+
+    def closing_meanwhile(of_logins):
+        sock.disconnect()
+        return read(of_logins)
+
+    monkeypatch.setattr(logins, "users_of", closing_meanwhile)
+    with app.app_context():
+        handlers.connections_admitted.run()
+        handlers.connections_written.run()
+        rows = db.session.scalar(sa.select(sa.func.count()).select_from(PresenceConnection))
+        status = db.session.scalar(sa.select(Presence.status).where(Presence.user_id == district.doctor.id))
+    assert rows == 0
+    assert status in (None, "offline")

@@ -149,7 +149,7 @@ def test_connections_opened_in_one_turn_read_their_first_snapshots_together(
     monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # no refresh of the estimates mid-way
     monkeypatch.setattr(queue._availability, "_ttl_s", 600)
     monkeypatch.setattr(handlers.connections_written, "soon", lambda: None)  # written by nobody
-    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)  # the turn: below
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)  # the turn: below
     with app.app_context():  # the estimate's inputs, read once (the queue's places are read anew)
         queue._medians.get()
         queue._availability.get()
@@ -161,7 +161,7 @@ def test_connections_opened_in_one_turn_read_their_first_snapshots_together(
         sockets = [socketio.test_client(app, flask_test_client=client.http) for client in clients]
         assert [sock.get_received() for sock in sockets] == [[]] * len(sockets)  # not yet
         with app.app_context(), recording_statements(app) as statements:
-            handlers.first_snapshots_sent.run()
+            handlers.connections_admitted.run()
         received = [sock.get_received() for sock in sockets]
         for sock in sockets:
             sock.disconnect()
@@ -183,7 +183,7 @@ def test_a_doctor_is_in_their_specialty_rooms_before_their_snapshot_is_read(
     from telemed.realtime import handlers
     from telemed.realtime import notifier as notifier_module
 
-    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)
     sock = socketio.test_client(app, flask_test_client=login(district.cardiologist).http)
     sid = socketio.server.manager.sid_from_eio_sid(sock.eio_sid, "/")
     assert "specialty:cardiology" not in socketio.server.manager.get_rooms(sid, "/")  # not yet
@@ -196,7 +196,7 @@ def test_a_doctor_is_in_their_specialty_rooms_before_their_snapshot_is_read(
 
     monkeypatch.setattr(notifier_module, "queue_snapshots", recording)
     with app.app_context():
-        handlers.first_snapshots_sent.run()
+        handlers.connections_admitted.run()
     received = [event["name"] for event in sock.get_received()]
     sock.disconnect()
     assert "queue:snapshot" in received
@@ -207,14 +207,14 @@ def test_a_connection_closed_before_its_first_snapshot_is_left_out(app, login, d
     from telemed.realtime import handlers
     from telemed.realtime.notifier import notifier
 
-    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)
     gone, staying = (socketio.test_client(app, flask_test_client=login(user).http)
                      for user in (district.doctor, district.doctor2))
     gone.disconnect()
     given = []
     monkeypatch.setattr(notifier, "first_snapshots", lambda connections: given.append(connections))
     with app.app_context():
-        handlers.first_snapshots_sent.run()
+        handlers.connections_admitted.run()
     staying.disconnect()
     assert [[user.id for user in connections.values()] for connections in given] == [[district.doctor2.id]]
 
@@ -223,7 +223,7 @@ def test_connections_whose_first_snapshots_failed_are_closed_to_reconnect(app, l
     from telemed.realtime import handlers
     from telemed.realtime.notifier import notifier
 
-    monkeypatch.setattr(handlers.first_snapshots_sent, "soon", lambda: None)
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)
     sockets = [socketio.test_client(app, flask_test_client=login(user).http)
                for user in (district.doctor, district.feldsher_a)]
 
@@ -232,7 +232,7 @@ def test_connections_whose_first_snapshots_failed_are_closed_to_reconnect(app, l
 
     monkeypatch.setattr(notifier, "first_snapshots", database_gone)
     with app.app_context(), pytest.raises(ConnectionError):
-        handlers.first_snapshots_sent.run()
+        handlers.connections_admitted.run()
     assert [sock.is_connected() for sock in sockets] == [False, False]
 
 

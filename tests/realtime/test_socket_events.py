@@ -352,3 +352,35 @@ def test_a_posts_snapshot_leaves_the_shared_payloads_as_every_other_event_sends_
         db.session.remove()
     assert snapshot["items"][0]["doctor_messages"] == 0
     assert "doctor_messages" not in shared
+
+
+def test_a_connection_answers_in_the_users_own_language_once_admitted(app, login, district, monkeypatch):
+    """Refusals made without loading the user (over the rate limit) speak the browser's language
+    until the connection is admitted, then the user's own choice."""
+    import sqlalchemy as sa
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    from telemed.extensions import db
+    from telemed.models import User
+    from telemed.realtime import handlers
+
+    with app.app_context():
+        db.session.execute(sa.update(User).where(User.id == district.doctor.id).values(locale="kk"))
+        db.session.commit()
+    with app.test_request_context(), force_locale("ru"):
+        in_russian = _("Too many events from this connection; wait a moment.")
+    with app.test_request_context(), force_locale("kk"):
+        in_kazakh = _("Too many events from this connection; wait a moment.")
+    assert in_russian != in_kazakh
+    monkeypatch.setattr(app.config["TELEMED"], "socket_sync_rate_limit", "1 per 10 seconds")
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)  # the turn: below
+    sock = socketio.test_client(app, flask_test_client=login(district.doctor).http,
+                                headers={"Accept-Language": "ru"})
+    answers = [sock.emit("queue:sync", {}, callback=True) for _ in range(2)]
+    with app.app_context():
+        handlers.connections_admitted.run()
+    answers.append(sock.emit("queue:sync", {}, callback=True))
+    sock.disconnect()
+    assert answers[0]["ok"]
+    assert [answer["error"]["message"] for answer in answers[1:]] == [in_russian, in_kazakh]
