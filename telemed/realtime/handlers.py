@@ -5,7 +5,7 @@ import threading
 from functools import wraps
 from typing import NamedTuple
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -108,8 +108,16 @@ def _admit_connections() -> set[str]:
         for sid in openings:
             socketio.server.disconnect(sid, namespace="/")
         raise
-    # One still in its connect handler (admitted at once) is refused by it instead.
-    notifier.turn_away([sid for sid in refused if not manager.is_pre_connected(sid, "/")])
+    # One still in its connect handler cannot be closed yet: refused by that handler when this run
+    # is in it (admitted at once); otherwise (the threading async mode, its handler not yet
+    # returned) looked at again at the next turn.
+    own = request.sid if has_request_context() else None
+    connecting = {sid for sid in refused if sid != own and manager.is_pre_connected(sid, "/")}
+    for sid in connecting:
+        _awaiting_admission.add(sid, openings[sid])
+    if connecting:
+        connections_admitted.soon()
+    notifier.turn_away([sid for sid in refused - connecting if sid != own])
     return refused
 
 

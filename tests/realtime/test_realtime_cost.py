@@ -595,3 +595,26 @@ def test_snapshots_read_together_are_those_read_one_at_a_time(app, district, pas
     assert one_at_a_time[ids[0]]["active"] and one_at_a_time[ids[1]]["presence"] == "away"
     assert qualified[district.cardiologist.id] == []  # holds no CARDIO-T
     assert qualified[district.doctor2.id] == ["general", "pediatrics"]
+
+
+def test_a_refused_connection_still_in_its_connect_handler_is_looked_at_again(app, monkeypatch):
+    """Under the threading async mode a turn may run before a connect handler has returned: a
+    connection refused then cannot be closed yet, so it waits for the next turn, and is closed then."""
+    from telemed.realtime import handlers
+    from telemed.realtime.notifier import notifier
+
+    asked, turned_away = [], []
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: asked.append(True))
+    monkeypatch.setattr(notifier, "turn_away", turned_away.append)
+    manager = socketio.server.manager
+    sid = manager.pre_connect("an-engine-io-session", "/")
+    handlers._awaiting_admission.add(sid, handlers._Opening("no-such-login", 1, {handlers.LOCALE_KEY: "en"}))
+    try:
+        with app.app_context():
+            assert handlers.connections_admitted.run() == {sid}
+            assert (asked, turned_away) == ([True], [[]])     # not closed while connecting: again soon
+            manager.connect(sid, "/")                          # its handler returned
+            assert handlers.connections_admitted.run() == {sid}
+        assert turned_away == [[], [sid]]
+    finally:
+        manager.disconnect(sid, "/", ignore_queue=True)
