@@ -83,6 +83,10 @@ def _admit_connections() -> set[str]:
     openings = _awaiting_admission.take()
     try:
         users = logins.users_of({opening.login_id: opening.user_id for opening in openings.values()})
+        # Out of the session, each once (a doctor's tabs and devices share one loaded user): their
+        # columns are all the snapshots read, and a commit meanwhile would cost a reload each.
+        for user in {id(user): user for user in users.values()}.values():
+            db.session.expunge(user)
         # The read may have let other green threads run: a connection closed meanwhile is left out
         # (its close was noted, and a connection noted after it would outlive it).
         manager = socketio.server.manager
@@ -94,7 +98,6 @@ def _admit_connections() -> set[str]:
             if user is None:
                 refused.add(sid)
                 continue
-            db.session.expunge(user)  # its columns are all the snapshot reads; no reload after a commit
             for room in [*rooms_for(user), login_room(opening.login_id)]:
                 socketio.server.enter_room(sid, room, namespace="/")
             opening.session[LOCALE_KEY] = user_locale(user, opening.session[LOCALE_KEY])

@@ -618,3 +618,20 @@ def test_a_refused_connection_still_in_its_connect_handler_is_looked_at_again(ap
         assert turned_away == [[], [sid]]
     finally:
         manager.disconnect(sid, "/", ignore_queue=True)
+
+
+def test_a_doctors_tabs_opened_in_one_turn_are_all_admitted(app, district, monkeypatch):
+    """Three tabs of one browser (one login) and another device of the same doctor (a second
+    login) connect in the same turn: each connection gets its snapshot; none is closed."""
+    from telemed.realtime import handlers
+
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)  # the turn: below
+    browser, phone = ApiClient(app, district.doctor.username), ApiClient(app, district.doctor.username)
+    tabs = [socketio.test_client(app, flask_test_client=client.http) for client in (browser,) * 3 + (phone,)]
+    with app.app_context():
+        handlers.connections_admitted.run()
+    received = [[event["name"] for event in tab.get_received()] for tab in tabs]
+    assert [tab.is_connected() for tab in tabs] == [True] * 4
+    for tab in tabs:
+        tab.disconnect()
+    assert [names.count("queue:snapshot") for names in received] == [1] * 4
