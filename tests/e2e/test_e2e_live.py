@@ -1,4 +1,5 @@
 """End to end: real python-socketio clients against `telemed serve` (eventlet) in a subprocess."""
+import time
 import uuid
 
 import pytest
@@ -59,6 +60,27 @@ def test_connection_refused_without_session_or_from_a_foreign_origin(live_server
         assert same_origin.wait_for("consultations:snapshot") == {"items": []}
     finally:
         same_origin.close()
+
+
+def test_a_cookie_replayed_after_logout_gets_session_ended_and_is_closed(live_server, district):
+    """A new socket is admitted at the loop's next turn, its login checked then: one carrying the
+    cookie of a login that has ended is told so (the page goes to the login screen) and closed,
+    and is sent nothing else."""
+    doctor = live_server.session("doctor_g")
+    replayed = doctor.socket(connect=False)  # holds a copy of the cookie
+    logout = doctor.http.delete(f"{live_server.url}/api/v1/session", timeout=10,
+                                headers={"X-CSRFToken": doctor.csrf_token})
+    assert logout.status_code == 204
+    replayed.connect()
+    try:
+        assert replayed.wait_for("session:ended") == {}
+        deadline = time.monotonic() + 5
+        while replayed.client.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not replayed.client.connected
+        assert replayed.events.empty()  # no snapshot, no other event
+    finally:
+        replayed.close()
 
 
 def test_long_polling_only_client_works(live_server, district):
