@@ -65,7 +65,15 @@ def user_of(login_id: str | None, user_id: int) -> User | None:
     if not login_id:
         return None
     row = db.session.execute(_OPEN_LOGIN_USER, {"login_id": login_id, "user_id": user_id}).one_or_none()
-    return _still_open(login_id, *row) if row is not None else None
+    if row is None:
+        return None
+    user, created_at, seen_at = row
+    reason = _reason_to_end(login_id, created_at, seen_at)
+    if reason:
+        end(login_id=login_id, reason=reason)
+        return None
+    _note_use(login_id, seen_at)
+    return user
 
 
 def users_of(logins: dict[str, int]) -> dict[str, User]:
@@ -75,30 +83,41 @@ def users_of(logins: dict[str, int]) -> dict[str, User]:
     if not logins:
         return {}
     rows = db.session.execute(_OPEN_LOGINS_USERS, {"login_ids": list(logins)}).all()
-    users = {}
+    fresh, stale = {}, {}
     for login_id, user, created_at, seen_at in rows:
-        if user.id == logins[login_id]:
-            user = _still_open(login_id, user, created_at, seen_at)
-            if user is not None:
-                users[login_id] = user
-    return users
+        if user.id != logins[login_id]:
+            continue
+        reason = _reason_to_end(login_id, created_at, seen_at)
+        if reason:
+            stale[login_id] = reason
+        else:
+            fresh[login_id] = (user, seen_at)
+    for login_id, reason in stale.items():
+        end(login_id=login_id, reason=reason)
+    if stale and fresh:
+        # Ending them committed, which expired the users loaded with them: read those again.
+        return users_of({login_id: logins[login_id] for login_id in fresh})
+    for login_id, (_user, seen_at) in fresh.items():
+        _note_use(login_id, seen_at)
+    return {login_id: user for login_id, (user, _seen_at) in fresh.items()}
 
 
-def _still_open(login_id: str, user: User, created_at: datetime, seen_at: datetime) -> User | None:
-    """The user of an open login's row, unless it has gone idle or reached its maximum age: then
-    it is ended, and None. A use is noted."""
+def _reason_to_end(login_id: str, created_at: datetime, seen_at: datetime) -> str | None:
+    """Why an open login's row must end now: gone idle, or reached its maximum age; None if not."""
     settings = current_app.config["TELEMED"]
     now = utcnow()
-    seen_at = _touches.last_seen(login_id, seen_at)
-    if now - seen_at > timedelta(seconds=settings.session_idle_s):
-        end(login_id=login_id, reason="idle")
-        return None
+    if now - _touches.last_seen(login_id, seen_at) > timedelta(seconds=settings.session_idle_s):
+        return "idle"
     if now - created_at > timedelta(seconds=settings.session_max_s):
-        end(login_id=login_id, reason="expired")
-        return None
-    if now - seen_at > TOUCH_EVERY:
+        return "expired"
+    return None
+
+
+def _note_use(login_id: str, seen_at: datetime) -> None:
+    """Note a use of the login if its `seen_at` (or a use noted already) is over TOUCH_EVERY old."""
+    now = utcnow()
+    if now - _touches.last_seen(login_id, seen_at) > TOUCH_EVERY:
         _touches.note(login_id, now)
-    return user
 
 
 class _PendingTouches:

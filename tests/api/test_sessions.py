@@ -285,3 +285,26 @@ def test_a_socket_closed_while_its_login_is_read_is_not_noted_as_connected(app, 
         status = db.session.scalar(sa.select(Presence.status).where(Presence.user_id == district.doctor.id))
     assert rows == 0
     assert status in (None, "offline")
+
+
+def test_an_idle_login_among_fresh_ones_is_ended_and_the_fresh_ones_admitted(app, login, district, monkeypatch):
+    """After a long outage a district reconnects with idle and fresh logins mixed in one turn: the
+    idle one's socket is told its session ended, every fresh one is admitted as usual."""
+    from telemed.realtime import handlers
+
+    monkeypatch.setattr(handlers.connections_admitted, "soon", lambda: None)  # the turn: below
+    idle = login(district.doctor)
+    _age_logins(app, app.config["TELEMED"].session_idle_s + 5)
+    fresh = [login(user) for user in (district.doctor2, district.feldsher_a)]
+    # The fresh ones first, so the idle one's end comes after their users were loaded.
+    sockets = [socketio.test_client(app, flask_test_client=client.http) for client in (*fresh, idle)]
+    idle_sid = socketio.server.manager.sid_from_eio_sid(sockets[-1].eio_sid, "/")
+    with app.app_context():
+        assert handlers.connections_admitted.run() == {idle_sid}
+    assert [sock.is_connected() for sock in sockets] == [True, True, False]
+    assert [(event["name"], event["args"]) for event in sockets[-1].queue] == [("session:ended", [{}])]
+    received = [[event["name"] for event in sock.get_received()] for sock in sockets[:2]]
+    assert "queue:snapshot" in received[0] and received[1] == ["consultations:snapshot"]
+    for sock in sockets[:2]:
+        sock.disconnect()
+    assert idle.get("/session").status_code == 401
