@@ -180,6 +180,34 @@ def test_a_request_typed_offline_is_sent_once_when_the_line_returns(open_as, liv
     assert listing["items"][0]["complaint"] == "Bleeding after delivery"
 
 
+def test_a_request_typed_while_the_login_ended_elsewhere_is_sent_after_logging_in_again(
+        open_as, live_server, district):
+    """The post's login ends while its phone has no line (here an administrator resets the
+    password; a long absence ends it as idle): when the line returns the page goes to the login
+    screen, and the request typed meanwhile waits in the outbox and is sent once after the login."""
+    post = open_as("feldsher_a", phone=True)
+    post.context.set_offline(True)
+    post.wait_for_selector("#connection[data-state=offline]")
+    send_request(post, age_years="61", sex="male", complaint="Chest pain since the morning",
+                 specialty="general", priority="urgent")
+    post.locator("#pending-list li[data-status=pending]").wait_for()
+    new_password = "a new long passphrase 5"
+    admin = live_server.session("admin_z")
+    reset = admin.http.patch(f"{live_server.url}/api/v1/users/{district.feldsher_a.id}", timeout=10,
+                             json={"password": new_password}, headers={"X-CSRFToken": admin.csrf_token})
+    assert reset.status_code == 200
+
+    post.context.set_offline(False)
+    post.wait_for_url("**/login", timeout=30000)  # told by its socket that the session ended
+    posts = live_server.session("feldsher_a", new_password)
+    assert posts.get("/consultations").json()["total"] == 0  # nothing sent with the ended login
+    log_in(post, live_server.url, "feldsher_a", new_password)
+    post.wait_for_selector("#open-list li.consultation[data-status=waiting]", timeout=30000)
+    post.wait_for_selector("#pending-list li", state="detached")
+    listing = posts.get("/consultations").json()
+    assert [item["complaint"] for item in listing["items"]] == ["Chest pain since the morning"]
+
+
 def test_new_offers_ring_only_for_available_doctors(open_as, live_server):
     doctor = open_as("doctor_g")
     post = live_server.session("feldsher_a")
