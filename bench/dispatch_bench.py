@@ -154,7 +154,8 @@ class Target:
             head = f"POST /claim/{cid} HTTP/1.1\r\nHost: {host}\r\n"
             if route:
                 head += f"Cookie: {route}\r\n"
-        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        head += (f"User-Agent: {h.USER_AGENT}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n")
         return head.encode() + body
 
     def cpu_s(self) -> float:

@@ -435,12 +435,20 @@ class CpuWindow:
 # HTTP
 
 
+# What every simulated browser sends as its User-Agent, over requests and raw HTTP alike. A browser
+# keeps one; a raw claim without the one its login was made with would look to Flask-Login's
+# session protection like a cookie moved to another browser, and have it re-sign the session
+# cookie on every answer (a cost no real doctor's browser causes: it would store the new cookie).
+USER_AGENT = "telemed-bench (a doctor's or post's browser)"
+
+
 def http_session(pool: int = 16):
     """A requests session that sends only the headers it is given (no cookie jar)."""
     import requests
     from requests.adapters import HTTPAdapter
 
     s = requests.Session()
+    s.headers["User-Agent"] = USER_AGENT
     s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
     s.mount("http://", adapter)

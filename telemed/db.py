@@ -98,6 +98,48 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# SQLite copies its write-ahead log back into the database when a commit finds the log past
+# `wal_autocheckpoint` pages (1,000 by default): that commit then copies and syncs both files,
+# tens of milliseconds on the event loop for whichever request or claim happened to commit it. A
+# serving process leaves this to its sweep, in a thread of its own (`checkpoint_wal`); a commit
+# still does it past this many pages (about 40 MB), should the sweep ever fall that far behind.
+BACKSTOP_CHECKPOINT_PAGES = 10_000
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The path of the engine's SQLite database file; None for PostgreSQL or in-memory SQLite."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return engine.url.database
+
+
+def leave_checkpoints_to_sweep(engine: Engine) -> None:
+    """Let this process's commits leave SQLite's checkpoints to `checkpoint_wal`, up to the backstop."""
+    if _sqlite_file(engine) is None:
+        return
+
+    @event.listens_for(engine, "connect")
+    def _backstop_only(dbapi_connection: sqlite3.Connection, _record) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
+
+    engine.dispose()  # the connections opened before now would still checkpoint on commit
+
+
+def checkpoint_wal(engine: Engine) -> tuple[int, int, int] | None:
+    """Copy what SQLite's write-ahead log holds back into the database, waiting for no reader or
+    writer (PASSIVE), on a connection of its own: (1 if it could not finish, frames in the log,
+    frames copied so far). None when the database is not a SQLite file. Blocking: run it with
+    `telemed.concurrency.run_blocking`."""
+    path = _sqlite_file(engine)
+    if path is None:
+        return None
+    connection = sqlite3.connect(path)
+    try:
+        return tuple(connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+    finally:
+        connection.close()
+
+
 COMMITS = "telemed_write_commits"
 
 

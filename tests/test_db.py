@@ -73,3 +73,77 @@ def test_on_postgresql_requests_after_a_server_restart_reconnect_without_an_erro
     killer.dispose()
     client = app.test_client()
     assert [client.get("/healthz").status_code for _ in range(5)] == [200] * 5
+
+
+def _fill_log(engine, pages: int) -> None:
+    """Commit about `pages` pages of new rows in one transaction (4,000-byte blobs, one a page)."""
+    import sqlalchemy as sa
+
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE IF NOT EXISTS filler (b BLOB)"))
+        connection.execute(sa.text(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :pages) "
+            "INSERT INTO filler SELECT randomblob(4000) FROM n"), {"pages": pages})
+
+
+def _sqlite_engine(path):
+    import sqlalchemy as sa
+
+    from telemed.db import configure_engine
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+    configure_engine(engine)
+    return engine
+
+
+def test_a_serving_process_leaves_sqlite_checkpoints_to_its_sweep_not_to_a_commit(tmp_path):
+    """A commit past SQLite's 1,000 log pages would copy and sync the log itself, on the event loop
+    of whichever request made it; a serving process's commits leave that to the sweep. Seen in the
+    database file, which holds the new pages only once they are checkpointed."""
+    from telemed.db import checkpoint_wal, leave_checkpoints_to_sweep
+
+    by_commit = _sqlite_engine(tmp_path / "commit.db")
+    _fill_log(by_commit, 2000)
+    assert (tmp_path / "commit.db").stat().st_size > 6_000_000  # the commit checkpointed
+
+    served = _sqlite_engine(tmp_path / "served.db")
+    leave_checkpoints_to_sweep(served)
+    _fill_log(served, 2000)
+    assert (tmp_path / "served.db").stat().st_size < 1_000_000  # still in the log only
+    busy, in_log, copied = checkpoint_wal(served)
+    assert (busy, copied) == (0, in_log) and in_log >= 2000
+    assert (tmp_path / "served.db").stat().st_size > 6_000_000
+    by_commit.dispose()
+    served.dispose()
+
+
+def test_the_sweep_checkpoints_sqlite_off_the_event_loop(app, monkeypatch):
+    """Each sweep pass checkpoints SQLite's log through the adapter that runs blocking work off the
+    event loop; on PostgreSQL there is nothing to checkpoint."""
+    from telemed.extensions import db
+    from telemed.realtime import sweeper
+
+    offloaded = []
+    monkeypatch.setattr(sweeper, "run_blocking", lambda work, *args: offloaded.append((work.__name__, work(*args))))
+    sweeper.sweep_once(app)
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    [(name, result)] = offloaded
+    assert name == "checkpoint_wal"
+    if sqlite:
+        busy, in_log, copied = result
+        assert busy == 0 and copied == in_log
+    else:
+        assert result is None
+
+
+def test_starting_the_sweep_takes_checkpoints_off_the_commits(app, monkeypatch):
+    from telemed.extensions import db, socketio
+    from telemed.realtime import sweeper
+
+    monkeypatch.setattr(socketio, "start_background_task", lambda *_args: None)
+    handed = []
+    monkeypatch.setattr(sweeper, "leave_checkpoints_to_sweep", handed.append)
+    sweeper.start(app)
+    with app.app_context():
+        assert handed == [db.engine]

@@ -136,3 +136,22 @@ def test_a_client_that_drops_and_reconnects_misses_nothing(live_server, district
         assert created["id"] in [c["id"] for c in snapshot["waiting"]]
     finally:
         back.close()
+
+
+def test_the_servers_sweep_checkpoints_sqlite_in_a_thread_of_its_own(fast_server, district, database_url):
+    """Under eventlet the sweep's checkpoint runs through the thread pool and works: a request's
+    writes reach the database file itself (in WAL mode only a checkpoint writes it, and one this
+    small never makes a commit checkpoint) within a few sweeps, and no sweep fails."""
+    from pathlib import Path
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write-ahead log; PostgreSQL checkpoints by itself")
+    database = Path(database_url.removeprefix("sqlite:///"))
+    post = fast_server.session("feldsher_a")
+    before = database.stat().st_mtime_ns
+    assert post.post("/consultations", json=consultation_body()).status_code == 201
+    deadline = time.monotonic() + 4 * int(FAST_SETTINGS["TELEMED_SWEEP_INTERVAL_S"]) + 2
+    while database.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert database.stat().st_mtime_ns != before, "no sweep checkpointed the request's write"
+    assert "sweep failed" not in fast_server.log_path.read_text()
