@@ -90,11 +90,21 @@ class Presence(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class PresenceConnection(db.Model):
-    """One open Socket.IO connection of a user, kept alive by its server's heartbeat.
+class PresenceServer(db.Model):
+    """A serving process's heartbeat, refreshed by each pass of its sweep: its connections are
+    alive while it is. One row a process, however many connections it holds."""
 
-    A server killed without warning leaves its rows behind; they go stale and the sweep removes
-    them, so a doctor is never shown online by a connection that no longer exists.
+    __tablename__ = "presence_servers"
+
+    server_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PresenceConnection(db.Model):
+    """One open Socket.IO connection of a user, alive while its server's heartbeat is fresh.
+
+    A server killed without warning leaves its rows behind; its heartbeat goes stale and the sweep
+    removes them, so a doctor is never shown online by a connection that no longer exists.
     """
 
     __tablename__ = "presence_connections"
@@ -105,6 +115,8 @@ class PresenceConnection(db.Model):
     login_id: Mapped[str | None] = mapped_column(String(64), index=True)
     server_id: Mapped[str] = mapped_column(String(64), index=True)
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the row was written: it counts as alive for one stale interval after that even before
+    # its server's first heartbeat (presence_servers) is written.
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -3,9 +3,10 @@ connection is open.
 
 Each open Socket.IO connection, of any user, is a `presence_connections` row (with the login it
 belongs to, so ending a login can close its connections on every process) that its server process
-writes a moment after it opens, with the others opened meanwhile, and refreshes on every sweep. A
-process that dies (SIGKILL, power loss) stops refreshing; its rows go stale and the sweep removes
-them, so presence survives crashes and works across several server processes.
+writes a moment after it opens, with the others opened meanwhile. Each process refreshes its own
+heartbeat (one `presence_servers` row) on every sweep. A process that dies (SIGKILL, power loss)
+stops refreshing; once its heartbeat is stale the sweep removes its rows, so presence survives
+crashes and works across several server processes.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 
 from telemed.db import utcnow, write_transaction
 from telemed.extensions import db
-from telemed.models import Login, Presence, PresenceConnection, User
+from telemed.models import Login, Presence, PresenceConnection, PresenceServer, User
 from telemed.services import events
 from telemed.services.events import PresenceChanged, SessionEnded
 from telemed.services.policy import require_role
@@ -251,17 +252,27 @@ def login_connections(session, login_id: str) -> tuple[str, ...]:
 
 
 def heartbeat_and_expire(stale_after_s: int) -> list[int]:
-    """Refresh this process's connections, drop stale ones (a dead process's); doctors now offline.
+    """Refresh this process's heartbeat, drop the connections of processes whose heartbeat went
+    stale (a dead process's); the doctors now offline.
 
-    Set-based, however many connections a killed process left behind: one UPDATE, one DELETE, and
-    one UPDATE ... RETURNING that turns offline every doctor left without a connection.
+    One row refreshed, not one per connection: rewriting a district's 2,200 connection rows every
+    pass took PostgreSQL about 29 ms and a flush of its log, which the creations of that moment
+    waited behind. Set-based however many connections a killed process left behind: the heartbeat,
+    two DELETEs, and one UPDATE ... RETURNING that turns offline every doctor left without one.
     """
     now = utcnow()
+    cutoff = now - timedelta(seconds=stale_after_s)
     with write_transaction(db.session) as session:
-        session.execute(update(PresenceConnection)
-                        .where(PresenceConnection.server_id == SERVER_ID).values(seen_at=now))
-        session.execute(delete(PresenceConnection).where(
-            PresenceConnection.seen_at < now - timedelta(seconds=stale_after_s)))
+        beat = session.execute(update(PresenceServer.__table__)
+                               .where(PresenceServer.__table__.c.server_id == SERVER_ID).values(seen_at=now))
+        if beat.rowcount == 0:  # this process's first pass
+            session.execute(insert(PresenceServer.__table__).values(server_id=SERVER_ID, seen_at=now))
+        alive = select(PresenceServer.server_id).where(PresenceServer.seen_at >= cutoff)
+        # A row written since the last heartbeats (its own seen_at) is alive whatever its server's.
+        session.execute(delete(PresenceConnection.__table__).where(
+            PresenceConnection.__table__.c.seen_at < cutoff,
+            PresenceConnection.__table__.c.server_id.not_in(alive)))
+        session.execute(delete(PresenceServer.__table__).where(PresenceServer.__table__.c.seen_at < cutoff))
         return sorted(_turn_offline_when_unconnected(session, now))
 
 

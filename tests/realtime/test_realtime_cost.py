@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from telemed.extensions import socketio
 from tests.helpers import (
@@ -428,6 +429,7 @@ def test_presence_expiry_after_a_crash_is_set_based(app, district, password_hash
     monkeypatch.setattr(queue._medians, "_ttl_s", 600)  # as in the test above: no refresh mid-way
     with app.app_context():
         queue.QueueState.now()  # warms the cached estimate inputs
+        presence.heartbeat_and_expire(stale_after_s=30)  # the process's first beat writes its row
         db.session.remove()
     costs = []
     for count in (2, 100):
@@ -440,6 +442,41 @@ def test_presence_expiry_after_a_crash_is_set_based(app, district, password_hash
         costs.append(len(statements))
         assert [e for e, _ in emitted].count("presence:update") == count
     assert costs[0] == costs[1]                      # the same statements for 2 or 100
+
+
+def test_the_heartbeat_is_one_row_a_process_however_many_connections_it_holds(app, district):
+    """A sweep pass rewrote every connection row of its process (a district's 2,200); now it
+    refreshes its process's one row. A connection lives while its server's heartbeat is fresh or
+    its own row is new; the rows of a process whose heartbeat went stale, or that never wrote one,
+    go."""
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import PresenceConnection, PresenceServer
+    from telemed.services import presence
+    from telemed.services.presence import SERVER_ID
+
+    now, long_ago = utcnow(), utcnow() - timedelta(minutes=10)
+    with app.app_context():
+        db.session.add_all([PresenceServer(server_id="other-live", seen_at=now),
+                            PresenceServer(server_id="stale", seen_at=long_ago)])
+        for server_id, count, written in ((SERVER_ID, 50, long_ago), ("other-live", 3, long_ago),
+                                          ("stale", 3, long_ago), ("never-beat", 3, long_ago),
+                                          ("starting", 2, now)):
+            db.session.add_all([PresenceConnection(sid=f"{server_id}-{i}", user_id=district.doctor.id,
+                                                   server_id=server_id, seen_at=written)
+                                for i in range(count)])
+        db.session.commit()
+        db.session.remove()
+    with recording_statements(app) as statements, app.app_context():
+        presence.heartbeat_and_expire(stale_after_s=30)
+        db.session.remove()
+    with app.app_context():
+        servers = set(db.session.scalars(sa.select(PresenceServer.server_id)))
+        left = db.session.execute(sa.select(PresenceConnection.server_id, sa.func.count())
+                                  .group_by(PresenceConnection.server_id)).all()
+    assert not [sql for sql in statements if sql.lstrip().upper().startswith("UPDATE PRESENCE_CONNECTIONS")]
+    assert servers == {SERVER_ID, "other-live"}
+    assert dict(left) == {SERVER_ID: 50, "other-live": 3, "starting": 2}
 
 
 def test_a_connection_that_keeps_flooding_after_refusals_is_cut_off(app, login, district, monkeypatch):
