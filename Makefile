@@ -63,6 +63,7 @@ bench: install-dev browser-test-libs catalogues
 	$(BIN)/python bench/export_bench.py
 	$(BIN)/python bench/rooms_bench.py
 	$(BIN)/python bench/claim_cost_bench.py
+	$(BIN)/python bench/sweep_cost_bench.py
 	$(BIN)/python bench/socket_limits_bench.py
 	$(BIN)/python bench/dispatch_bench.py $(DISPATCH_BENCH_ARGS)
 
