@@ -256,9 +256,10 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
     stale (a dead process's); the doctors now offline.
 
     One row refreshed, not one per connection: rewriting a district's 2,200 connection rows every
-    pass took PostgreSQL about 29 ms and a flush of its log, which the creations of that moment
-    waited behind. Set-based however many connections a killed process left behind: the heartbeat,
-    two DELETEs, and one UPDATE ... RETURNING that turns offline every doctor left without one.
+    pass took PostgreSQL about 28 ms, against about 3 ms for this whole step
+    (bench/results/sweep-cost.md). Set-based however many connections a killed process left
+    behind: the heartbeat, two DELETEs, and one UPDATE ... RETURNING that turns offline every
+    doctor left without one.
     """
     now = utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)
