@@ -78,10 +78,10 @@
   async function loadOverview() {
     const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
     const [queue, duty, day, coverage] = await Promise.all([
-      t.api("GET", "/consultations?status=waiting&limit=500"), t.api("GET", "/presence"),
+      t.apiAll("/consultations?status=waiting"), t.api("GET", "/presence"),
       t.api("GET", `/reports/consultations?from=${encodeURIComponent(since)}`), t.api("GET", "/reports/coverage")]);
     waiting.clear();
-    for (const c of queue.items) waiting.set(c.id, c);
+    for (const c of queue) waiting.set(c.id, c);
     doctors.clear();
     for (const d of duty.items) doctors.set(d.user_id, d);
     renderWaiting();
@@ -96,8 +96,8 @@
   }
 
   filter.addEventListener("submit", (event) => { event.preventDefault(); pages.first(); });
-  t.api("GET", "/facilities?limit=500").then((page) => {
-    for (const f of page.items) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
+  t.apiAll("/facilities").then((facilities) => {
+    for (const f of facilities) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   });
   const readAgain = () => Promise.all([loadOverview(), pages.again()]).catch(() => {});
   t.connect({

@@ -6,11 +6,11 @@
   const add = document.getElementById("add-form");
 
   async function options() {
-    const [types, facilities] = await Promise.all([t.api("GET", "/certification-types"), t.api("GET", "/facilities?limit=500")]);
+    const [types, facilities] = await Promise.all([t.api("GET", "/certification-types"), t.apiAll("/facilities")]);
     for (const select of [filter.elements.type, add.elements.type]) {
       for (const ty of types.items) select.append(t.el("option", { value: ty.code }, `${ty.code} — ${ty.name}`));
     }
-    for (const f of facilities.items) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
+    for (const f of facilities) filter.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   }
 
   async function show(offset, limit) {

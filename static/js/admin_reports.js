@@ -59,8 +59,8 @@
     } catch (err) { alert(t.describeError(err)); }
   }
 
-  t.api("GET", "/facilities?limit=500").then((page) => {
-    for (const f of page.items) form.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
+  t.apiAll("/facilities").then((facilities) => {
+    for (const f of facilities) form.elements.facility_id.append(t.el("option", { value: f.id }, f.name));
   });
   form.addEventListener("submit", (event) => { event.preventDefault(); load(); });
   t.connect({});

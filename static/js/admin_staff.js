@@ -40,8 +40,8 @@
     profession: f.profession.value, facility_id: f.facility_id.value ? Number(f.facility_id.value) : null,
     specialties: f.specialty.value ? [f.specialty.value] : [], password: f.password.value }), load);
   filter.addEventListener("submit", (event) => { event.preventDefault(); pages.first(); });
-  t.api("GET", "/facilities?limit=500").then((page) => {
-    for (const fac of page.items) add.elements.facility_id.append(t.el("option", { value: fac.id }, fac.name));
+  t.apiAll("/facilities").then((facilities) => {
+    for (const fac of facilities) add.elements.facility_id.append(t.el("option", { value: fac.id }, fac.name));
   });
   t.connect({});
   pages.first().catch((err) => alert(t.describeError(err)));

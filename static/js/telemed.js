@@ -47,6 +47,19 @@
     return data;
   }
 
+  /* Every item of a list, read a page of the API's largest size at a time (`path` without limit or
+     offset): a region's facilities or a long queue are not cut off at the first page. */
+  const LARGEST_PAGE = 500;
+  async function apiAll(path) {
+    const items = [];
+    const joiner = path.includes("?") ? "&" : "?";
+    for (;;) {
+      const page = await api("GET", `${path}${joiner}limit=${LARGEST_PAGE}&offset=${items.length}`);
+      items.push(...page.items);
+      if (!page.items.length || items.length >= page.total) return items;
+    }
+  }
+
   /* A refusal shown on its form, the same way on every page: each field named by its own label
      (the request form's by their names), with the reason in words; each field marked
      aria-invalid, and the first one focused. A refusal naming no field shows its message. */
@@ -342,7 +355,7 @@
     return { first: () => show(0), again: () => show(offset) };
   }
 
-  window.telemed = { pager, showErrors, changeAndReload, handleAddForm, api, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
+  window.telemed = { pager, showErrors, changeAndReload, handleAddForm, api, apiAll, ApiError, describeError, el, label, msg, uuid4, time, dateTime, age,
                      summary, priorityBadge, triageNote, vitalValue, waitNote, connect, emit, outbox, send,
                      seen, alertNewMessage, csrfToken, decimalSymbol: () => i18n.decimal, timezone: () => i18n.timezone, userId, role: document.body.dataset.role };
 })();

@@ -130,3 +130,26 @@ def test_a_resync_reads_the_overview_again_without_a_reconnect(
         assert connected and admin_connections() == connected  # the same connection: no reconnect
     finally:
         server.stop()
+
+
+def test_every_facility_picker_offers_a_whole_regions_facilities(open_as, app, district, live_server):
+    """A region has more facilities than the API's largest page (500): the administrator's pickers
+    read every page, so the 501st post can be chosen too."""
+    from sqlalchemy import func, select
+
+    from telemed.extensions import db
+    from telemed.models import Facility
+
+    with app.app_context():
+        db.session.add_all(Facility(name=f"FAP {n:03d}", kind="fap", village=f"Village {n:03d}",
+                                    district_id=district.hub.district_id) for n in range(520))
+        db.session.commit()
+        facilities = db.session.scalar(select(func.count()).select_from(Facility).where(Facility.active))
+    assert facilities > 500
+    admin = open_as("admin_z")
+    for path, form in (("/admin", "consultation-filter"), ("/admin/staff", "add-form"),
+                       ("/admin/certifications", "filter-form"), ("/admin/reports", "range-form")):
+        admin.goto(f"{live_server.url}{path}")
+        options = f"document.querySelectorAll('#{form} select[name=facility_id] option:not([value=\"\"])')"
+        wait_until(admin, f"{options}.length === {facilities}")
+        assert admin.locator(f"#{form} select[name=facility_id] option", has_text="FAP 519").count() == 1
