@@ -258,22 +258,30 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
     One row refreshed, not one per connection: rewriting a district's 2,200 connection rows every
     pass took PostgreSQL about 28 ms, against about 3 ms for this whole step
     (bench/results/sweep-cost.md). Set-based however many connections a killed process left
-    behind: the heartbeat, two DELETEs, and one UPDATE ... RETURNING that turns offline every
-    doctor left without one.
+    behind: the heartbeat (read, then written), two DELETEs, and one UPDATE ... RETURNING that
+    turns offline every doctor left without one. A process whose own previous beat is missing or
+    stale (its first pass, or the database was away) expires nothing in that pass.
     """
     now = utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)
+    servers = PresenceServer.__table__
     with write_transaction(db.session) as session:
-        beat = session.execute(update(PresenceServer.__table__)
-                               .where(PresenceServer.__table__.c.server_id == SERVER_ID).values(seen_at=now))
-        if beat.rowcount == 0:  # this process's first pass
-            session.execute(insert(PresenceServer.__table__).values(server_id=SERVER_ID, seen_at=now))
-        alive = select(PresenceServer.server_id).where(PresenceServer.seen_at >= cutoff)
-        # A row written since the last heartbeats (its own seen_at) is alive whatever its server's.
-        session.execute(delete(PresenceConnection.__table__).where(
-            PresenceConnection.__table__.c.seen_at < cutoff,
-            PresenceConnection.__table__.c.server_id.not_in(alive)))
-        session.execute(delete(PresenceServer.__table__).where(PresenceServer.__table__.c.seen_at < cutoff))
+        previous_beat = session.scalar(select(servers.c.seen_at).where(servers.c.server_id == SERVER_ID))
+        if previous_beat is None:  # this process's first pass
+            session.execute(insert(servers).values(server_id=SERVER_ID, seen_at=now))
+        else:
+            session.execute(update(servers).where(servers.c.server_id == SERVER_ID).values(seen_at=now))
+        # Only a process that kept beating itself judges the others' silence. After the database
+        # was away for longer than the stale interval every heartbeat is stale, and the first
+        # process back would otherwise remove the connections of every live process and show
+        # their doctors offline; it waits a pass, and the others beat meanwhile.
+        if previous_beat is not None and previous_beat >= cutoff:
+            alive = select(servers.c.server_id).where(servers.c.seen_at >= cutoff)
+            # A row written since the last heartbeats (its own seen_at) is alive whatever its server's.
+            session.execute(delete(PresenceConnection.__table__).where(
+                PresenceConnection.__table__.c.seen_at < cutoff,
+                PresenceConnection.__table__.c.server_id.not_in(alive)))
+            session.execute(delete(servers).where(servers.c.seen_at < cutoff))
         return sorted(_turn_offline_when_unconnected(session, now))
 
 

@@ -457,7 +457,8 @@ def test_the_heartbeat_is_one_row_a_process_however_many_connections_it_holds(ap
 
     now, long_ago = utcnow(), utcnow() - timedelta(minutes=10)
     with app.app_context():
-        db.session.add_all([PresenceServer(server_id="other-live", seen_at=now),
+        db.session.add_all([PresenceServer(server_id=SERVER_ID, seen_at=now - timedelta(seconds=5)),
+                            PresenceServer(server_id="other-live", seen_at=now),
                             PresenceServer(server_id="stale", seen_at=long_ago)])
         for server_id, count, written in ((SERVER_ID, 50, long_ago), ("other-live", 3, long_ago),
                                           ("stale", 3, long_ago), ("never-beat", 3, long_ago),
@@ -477,6 +478,43 @@ def test_the_heartbeat_is_one_row_a_process_however_many_connections_it_holds(ap
     assert not [sql for sql in statements if sql.lstrip().upper().startswith("UPDATE PRESENCE_CONNECTIONS")]
     assert servers == {SERVER_ID, "other-live"}
     assert dict(left) == {SERVER_ID: 50, "other-live": 3, "starting": 2}
+
+
+def test_after_the_database_was_away_no_live_process_loses_its_connections(app, district):
+    """The database away for longer than the stale interval leaves every heartbeat stale, the
+    sweeping process's own included. The first process back must not take the others for dead:
+    it expires nothing until it has itself beaten twice in time. A process that never beats again
+    is expired then."""
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import Presence, PresenceConnection, PresenceServer
+    from telemed.services import presence
+    from telemed.services.presence import SERVER_ID
+
+    before_outage = utcnow() - timedelta(minutes=2)
+    with app.app_context():
+        db.session.add(Presence(user_id=district.doctor.id, status="available", chosen_status="available"))
+        for server_id, user_id in ((SERVER_ID, district.doctor2.id), ("other-live", district.doctor.id),
+                                   ("died-meanwhile", district.cardiologist.id)):
+            db.session.add(PresenceServer(server_id=server_id, seen_at=before_outage))
+            db.session.add(PresenceConnection(sid=f"{server_id}-1", user_id=user_id, server_id=server_id,
+                                              seen_at=before_outage))
+        db.session.commit()
+
+        def connections():
+            db.session.remove()
+            return set(db.session.scalars(sa.select(PresenceConnection.server_id)))
+
+        assert presence.heartbeat_and_expire(stale_after_s=30) == []  # first back: judges nobody
+        assert connections() == {SERVER_ID, "other-live", "died-meanwhile"}
+        db.session.execute(sa.update(PresenceServer).where(PresenceServer.server_id == "other-live")
+                           .values(seen_at=utcnow()))  # the other live process beats meanwhile
+        db.session.commit()
+        gone = presence.heartbeat_and_expire(stale_after_s=30)
+        assert connections() == {SERVER_ID, "other-live"}
+        assert district.doctor.id not in gone
+        assert db.session.get(Presence, district.doctor.id).status == "available"
+        db.session.remove()
 
 
 def test_a_connection_that_keeps_flooding_after_refusals_is_cut_off(app, login, district, monkeypatch):
