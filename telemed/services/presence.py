@@ -256,7 +256,7 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
     stale (a dead process's); the doctors now offline.
 
     One row refreshed, not one per connection: rewriting a district's 2,200 connection rows every
-    pass took PostgreSQL about 28 ms, against about 3 ms for this whole step
+    pass took PostgreSQL about 28 ms, against about 4 ms for this whole step
     (bench/results/sweep-cost.md). Set-based however many connections a killed process left
     behind: the heartbeat (read, then written), two DELETEs, and one UPDATE ... RETURNING that
     turns offline every doctor left without one. A process whose own previous beat is missing or
