@@ -126,7 +126,7 @@ def _clean_database(request):
         # Connections a test left noted but unwritten (its writes stopped) belong to users now gone.
         from telemed.services import logins, presence
 
-        presence.forget_pending_connections()
+        presence.forget_connections()
         logins.forget_pending_touches()
         limiter.reset()
 

@@ -6,7 +6,9 @@ belongs to, so ending a login can close its connections on every process) that i
 writes a moment after it opens, with the others opened meanwhile. Each process refreshes its own
 heartbeat (one `presence_servers` row) on every sweep. A process that dies (SIGKILL, power loss)
 stops refreshing; once its heartbeat is stale the sweep removes its rows, so presence survives
-crashes and works across several server processes.
+crashes and works across several server processes. A process that was only cut off for a while
+(its loop stalled, or its link to the database was down) writes back, at its next beat, the rows of
+its connections still open that the others removed meanwhile.
 """
 from __future__ import annotations
 
@@ -92,6 +94,9 @@ class _PendingConnections:
         self._opened: dict[str, dict] = {}
         self._doctors: set[str] = set()
         self._closed: set[str] = set()
+        # The connections of this process whose rows are written and not yet deleted, with whether
+        # each is a doctor's: what the heartbeat writes back if other processes removed them.
+        self._written: dict[str, tuple[dict, bool]] = {}
 
     def open(self, row: dict, is_doctor: bool) -> None:
         with self._lock:
@@ -112,6 +117,22 @@ class _PendingConnections:
             self._opened, self._doctors, self._closed = {}, set(), set()
             return taken
 
+    def committed(self, opened: dict[str, dict], doctors: set[str], closed: set[str]) -> None:
+        """What `take` gave is in the database now."""
+        with self._lock:
+            for sid, row in opened.items():
+                self._written[sid] = (row, sid in doctors)
+            for sid in closed:
+                self._written.pop(sid, None)
+
+    def written(self) -> dict[str, tuple[dict, bool]]:
+        with self._lock:
+            return dict(self._written)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._opened, self._doctors, self._closed, self._written = {}, set(), set(), {}
+
     def give_back(self, opened: dict[str, dict], doctors: set[str], closed: set[str]) -> None:
         """A write failed: what it took is written with the next one (later closes still win)."""
         with self._lock:
@@ -126,6 +147,11 @@ class _PendingConnections:
 
 
 _pending = _PendingConnections()
+# Taken before the database's write lock by whatever writes this process's connection rows: a
+# heartbeat writing back lost rows must not restore one that a close is deleting meanwhile.
+# Reentrant: the events a write publishes after its commit can close connections, and that close
+# may be written at once, in the same thread (a green one when serving).
+_writing_connections = threading.RLock()
 
 
 def connected(user: User, sid: str, login_id: str | None) -> None:
@@ -142,15 +168,20 @@ def disconnected(sid: str) -> None:
     _pending.close(sid)
 
 
-def forget_pending_connections() -> None:
-    """Drop the connections noted and not yet written (their users and sessions are gone)."""
-    _pending.take()
+def forget_connections() -> None:
+    """Forget this process's connections, written or not (their users and sessions are gone)."""
+    _pending.forget()
 
 
 def write_pending_connections() -> int:
     """Write the connections opened and closed on this process since the last call, in one
     transaction whatever their number: doctors who came online or went offline are told, and a
     connection whose login ended before its row existed is cut. The number written."""
+    with _writing_connections:
+        return _write_pending_connections()
+
+
+def _write_pending_connections() -> int:
     opened, doctors, closed = _pending.take()
     if not opened and not closed:
         return 0
@@ -172,6 +203,7 @@ def write_pending_connections() -> int:
     except Exception:
         _pending.give_back(opened, doctors, closed)
         raise
+    _pending.committed(opened, doctors, closed)
     return len(opened) + len(closed)
 
 
@@ -260,8 +292,14 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
     (bench/results/sweep-cost.md). Set-based however many connections a killed process left
     behind: the heartbeat (read, then written), two DELETEs, and one UPDATE ... RETURNING that
     turns offline every doctor left without one. A process whose own previous beat is missing or
-    stale (its first pass, or the database was away) expires nothing in that pass.
+    stale (its first pass, or the database was away) expires nothing in that pass, and writes back
+    the rows of its open connections that others removed while it was silent.
     """
+    with _writing_connections:
+        return _heartbeat_and_expire(stale_after_s)
+
+
+def _heartbeat_and_expire(stale_after_s: int) -> list[int]:
     now = utcnow()
     cutoff = now - timedelta(seconds=stale_after_s)
     servers = PresenceServer.__table__
@@ -282,7 +320,30 @@ def heartbeat_and_expire(stale_after_s: int) -> list[int]:
                 PresenceConnection.__table__.c.seen_at < cutoff,
                 PresenceConnection.__table__.c.server_id.not_in(alive)))
             session.execute(delete(servers).where(servers.c.seen_at < cutoff))
+        else:
+            _write_back_lost_connections(session, now)
         return sorted(_turn_offline_when_unconnected(session, now))
+
+
+def _write_back_lost_connections(session, now) -> None:
+    """This process was silent past the stale interval (its loop stalled, or the database was out
+    of its reach), so the others may have taken it for dead and removed its connections' rows: its
+    doctors would show offline, and after the grace period lose the consultations they are in,
+    while their pages are still connected. The rows of its connections still open come back."""
+    written = _pending.written()
+    if not written:
+        return
+    present = set(session.scalars(select(PresenceConnection.sid)
+                                  .where(PresenceConnection.server_id == SERVER_ID)))
+    lost = {sid: (row, is_doctor) for sid, (row, is_doctor) in written.items() if sid not in present}
+    if not lost:
+        return
+    rows = [dict(row, seen_at=now) for row, _is_doctor in lost.values()]
+    session.execute(insert(PresenceConnection), rows)
+    doctors = {row["user_id"] for row, is_doctor in lost.values() if is_doctor}
+    if doctors:
+        _bring_online(session, now, doctors)
+    _cut_connections_of_ended_logins(session, rows)
 
 
 def status_of(user_id: int) -> str:

@@ -1,7 +1,9 @@
-"""Faults against a real server: escalation and grace in real time, a SIGKILL and restart,
-clients that drop and reconnect, a retried request whose answer was lost."""
+"""Faults against a real server: escalation and grace in real time, a SIGKILL and restart, a
+process frozen past the stale interval, clients that drop and reconnect, a retried request whose
+answer was lost."""
 import http.client
 import json
+import signal
 import time
 import uuid
 
@@ -94,6 +96,59 @@ def test_server_killed_mid_consultation_and_restarted(app, database_url, distric
         post_sock.close()
         doctor_sock.close()
         server.stop()
+
+
+def _doctor_status(session, doctor_id: int) -> str:
+    return {d["user_id"]: d["status"] for d in session.get("/presence").json()["items"]}[doctor_id]
+
+
+def _wait_for_status(session, doctor_id: int, status: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while (seen := _doctor_status(session, doctor_id)) != status and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return seen
+
+
+def test_a_process_frozen_past_the_stale_interval_gives_its_doctor_back(app, database_url, district,
+                                                                         tmp_path):
+    """A process that stops answering for longer than TELEMED_CONNECTION_STALE_S (SIGSTOP here; a
+    stalled loop, or a link to the database down, in the field) is taken for dead by the other,
+    which shows its doctor offline. The doctor's page never lost its connection: once the process
+    runs again, the doctor is available again and keeps the consultation past the grace period."""
+    grace_s = 12
+    settings = {**FAST_SETTINGS, "TELEMED_DOCTOR_GRACE_S": str(grace_s)}
+    frozen, other = (LiveServer(database_url, tmp_path / f"instance{i}", tmp_path / f"serve{i}.log",
+                                **settings).start() for i in range(2))
+    post = frozen.session("feldsher_a")
+    doctor = frozen.session("doctor_g")
+    colleague = other.session("doctor_h")
+    doctor_sock = doctor.socket()
+    try:
+        doctor_sock.wait_for("queue:snapshot")
+        created = post.post("/consultations", json=consultation_body()).json()
+        assert doctor_sock.call("consultation:accept", {"id": created["id"]})["ok"]
+        assert _wait_for_status(colleague, district.doctor.id, "available", 5) == "available"
+
+        frozen.process.send_signal(signal.SIGSTOP)
+        try:
+            stale_s = int(settings["TELEMED_CONNECTION_STALE_S"])
+            # The other process's sweep takes the silent one for dead.
+            assert _wait_for_status(colleague, district.doctor.id, "offline", stale_s + 5) == "offline"
+            offline_from = time.monotonic()
+            time.sleep(2)
+        finally:
+            frozen.process.send_signal(signal.SIGCONT)
+
+        assert _wait_for_status(colleague, district.doctor.id, "available", 5) == "available"
+        assert doctor_sock.client.connected
+        # Past the grace period counted from when the doctor was shown offline: not released.
+        time.sleep(max(0.0, offline_from + grace_s + 3 - time.monotonic()))
+        assert post.get(f"/consultations/{created['id']}").json()["status"] == "active"
+        assert _doctor_status(colleague, district.doctor.id) == "available"
+    finally:
+        doctor_sock.close()
+        frozen.stop()
+        other.stop()
 
 
 def test_retry_after_a_lost_answer_creates_nothing_twice(live_server, district):

@@ -517,6 +517,51 @@ def test_after_the_database_was_away_no_live_process_loses_its_connections(app, 
         db.session.remove()
 
 
+def test_a_process_taken_for_dead_writes_back_the_connections_it_still_holds(app, login, district,
+                                                                           monkeypatch):
+    """A process silent past the stale interval (its loop stalled, or its link to the database was
+    down) is taken for dead by the others: they remove its connections and show its doctors
+    offline. Its doctors' pages are still connected to it, so at its next beat their rows come
+    back and the doctors are available again; a connection closed meanwhile stays gone."""
+    from telemed.db import utcnow
+    from telemed.extensions import db
+    from telemed.models import Presence, PresenceConnection, PresenceServer
+    from telemed.services import presence
+    from telemed.services.presence import SERVER_ID
+
+    doctor, doctor2 = login(district.doctor), login(district.doctor2)
+    doctor_socket = socketio.test_client(app, flask_test_client=doctor.http)
+    doctor2_socket = socketio.test_client(app, flask_test_client=doctor2.http)
+    with app.app_context():
+        presence.heartbeat_and_expire(stale_after_s=30)  # this process beats
+        silent_since = utcnow() - timedelta(minutes=2)
+        db.session.execute(sa.update(PresenceServer).values(seen_at=silent_since))
+        db.session.execute(sa.update(PresenceConnection).values(seen_at=silent_since))
+        db.session.add(PresenceServer(server_id="other-live", seen_at=utcnow()))
+        db.session.commit()
+        # The other process's sweep: this one's heartbeat is stale, so its connections go.
+        monkeypatch.setattr(presence, "SERVER_ID", "other-live")
+        gone = presence.heartbeat_and_expire(stale_after_s=30)
+        monkeypatch.setattr(presence, "SERVER_ID", SERVER_ID)
+        assert sorted(gone) == sorted([district.doctor.id, district.doctor2.id])
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PresenceConnection)) == 0
+        db.session.remove()
+    doctor2_socket.disconnect()  # closed while this process was taken for dead
+
+    doctor_socket.get_received()
+    with app.app_context():
+        assert presence.heartbeat_and_expire(stale_after_s=30) == []
+        rows = db.session.execute(sa.select(PresenceConnection.user_id, PresenceConnection.server_id)).all()
+        statuses = dict(db.session.execute(sa.select(Presence.user_id, Presence.status)).all())
+        db.session.remove()
+    assert rows == [(district.doctor.id, SERVER_ID)]
+    assert statuses[district.doctor.id] == "available"
+    assert statuses[district.doctor2.id] == "offline"
+    told = [packet["args"][0] for packet in doctor_socket.get_received() if packet["name"] == "presence:update"]
+    assert told == [{"user_id": district.doctor.id, "status": "available"}]
+    doctor_socket.disconnect()
+
+
 def test_a_connection_that_keeps_flooding_after_refusals_is_cut_off(app, login, district, monkeypatch):
     monkeypatch.setattr(app.config["TELEMED"], "socket_rate_limit", "5 per 10 seconds")
     flooder = socketio.test_client(app, flask_test_client=login(district.doctor).http)
