@@ -96,6 +96,15 @@ def _build_icd10_index(app) -> None:
 # (bench/results/session15/README.md): the collector's time fell from 143-165 to 83-98 ms and its
 # longest pause from 23-29 ms (full passes) to 9-16 ms.
 YOUNG_COLLECTION_THRESHOLD = 3_000
+# Collections of the youngest generation between two of the middle one (CPython's default is 10).
+# Each middle collection moves what is still alive into the oldest generation, and once that has
+# grown by a quarter CPython walks all of it, the objects of every open connection included. At 30
+# creations a second with 2,200 clients, packets still queued for 200 doctors were moved up so
+# often that a full pass of 110-230 ms came every ten seconds or so (bench/results/session16/):
+# one pause the size of scenario d's whole budget. At 50, what a fan-out allocates is dead before
+# its middle collection; the middle ones take longer (up to 60-80 ms, against 20-55 ms), and no
+# full pass over 5 ms ran during bench b or d.
+MIDDLE_COLLECTION_THRESHOLD = 50
 
 
 def _settle_heap() -> None:
@@ -106,13 +115,14 @@ def _settle_heap() -> None:
     as the process, and CPython's oldest generation walks every one of them on each full pass (about
     50 ms here), a pause that lands on whatever request or fan-out is running. Frozen once built,
     they are never walked again; what requests allocate is collected as before, the youngest
-    generation after YOUNG_COLLECTION_THRESHOLD allocations."""
+    generation after YOUNG_COLLECTION_THRESHOLD allocations, the middle one after
+    MIDDLE_COLLECTION_THRESHOLD of those."""
     import gc
 
     gc.collect()
     gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
+    oldest = gc.get_threshold()[2]
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, MIDDLE_COLLECTION_THRESHOLD, oldest)
 
 
 def _raise_open_files_limit(wanted: int) -> None:
