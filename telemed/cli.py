@@ -102,7 +102,7 @@ YOUNG_COLLECTION_THRESHOLD = 3_000
 # creations a second with 2,200 clients, packets still queued for 200 doctors were moved up so
 # often that a full pass of 110-230 ms came every ten seconds or so (bench/results/session16/):
 # one pause the size of scenario d's whole budget. At 50, what a fan-out allocates is dead before
-# its middle collection; the middle ones take longer (up to 60-80 ms, against 20-55 ms), and no
+# its middle collection; the middle ones take longer (up to 60-80 ms, against 21-57 ms), and no
 # full pass over 5 ms ran during bench b or d.
 MIDDLE_COLLECTION_THRESHOLD = 50
 
