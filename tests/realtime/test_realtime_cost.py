@@ -522,7 +522,8 @@ def test_a_process_taken_for_dead_writes_back_the_connections_it_still_holds(app
     """A process silent past the stale interval (its loop stalled, or its link to the database was
     down) is taken for dead by the others: they remove its connections and show its doctors
     offline. Its doctors' pages are still connected to it, so at its next beat their rows come
-    back and the doctors are available again; a connection closed meanwhile stays gone."""
+    back and the doctors are available again; a connection closed meanwhile (another doctor's, or
+    one of the first doctor's two tabs) stays gone."""
     from telemed.db import utcnow
     from telemed.extensions import db
     from telemed.models import Presence, PresenceConnection, PresenceServer
@@ -531,8 +532,10 @@ def test_a_process_taken_for_dead_writes_back_the_connections_it_still_holds(app
 
     doctor, doctor2 = login(district.doctor), login(district.doctor2)
     doctor_socket = socketio.test_client(app, flask_test_client=doctor.http)
+    doctor_second_tab = socketio.test_client(app, flask_test_client=doctor.http)
     doctor2_socket = socketio.test_client(app, flask_test_client=doctor2.http)
     with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PresenceConnection)) == 3
         presence.heartbeat_and_expire(stale_after_s=30)  # this process beats
         silent_since = utcnow() - timedelta(minutes=2)
         db.session.execute(sa.update(PresenceServer).values(seen_at=silent_since))
@@ -547,6 +550,7 @@ def test_a_process_taken_for_dead_writes_back_the_connections_it_still_holds(app
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PresenceConnection)) == 0
         db.session.remove()
     doctor2_socket.disconnect()  # closed while this process was taken for dead
+    doctor_second_tab.disconnect()
 
     doctor_socket.get_received()
     with app.app_context():
